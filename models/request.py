@@ -1,0 +1,165 @@
+"""Request: a household's request for a médecin traitant, its persons and its events."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, TerritoryOwned, utcnow
+from models.doctor import LocationPrecision
+
+
+class Status(enum.StrEnum):
+    """The workflow of a request (see DESIGN.md)."""
+
+    RECEIVED = "received"
+    ELIGIBLE = "eligible"
+    OUT_OF_TERRITORY = "out_of_territory"
+    IN_PROGRESS = "in_progress"
+    DOCTORS_CONTACTED = "doctors_contacted"
+    PROPOSED = "proposed"
+    ORIENTED = "oriented"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.RECEIVED,
+        Status.ELIGIBLE,
+        Status.OUT_OF_TERRITORY,
+        Status.IN_PROGRESS,
+        Status.DOCTORS_CONTACTED,
+        Status.PROPOSED,
+    }
+)
+
+
+class Source(enum.StrEnum):
+    QUESTIONNAIRE = "questionnaire"  # the patient, usually from a flyer's QR code
+    PHONE = "phone"  # the coordinator fills it in on the phone
+    PROFESSIONAL = "professional"  # a referring professional or CPAM agent
+    API = "api"  # professional software through the JSON API
+
+
+class Reason(enum.StrEnum):
+    GP_LEFT = "gp_left"  # retired or left
+    MOVED = "moved"
+    CANNOT_CONTINUE = "cannot_continue"
+    OTHER = "other"
+
+
+class Request(TerritoryOwned, Base):
+    """A household's request (one or more persons)."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        # The queue: open requests of one territory, priority first, then oldest.
+        Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Short, not guessable, read over the phone (Crockford base32, e.g. K7QM-4T2X).
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    status: Mapped[Status] = mapped_column(
+        Enum(Status, native_enum=False, length=20), default=Status.RECEIVED
+    )
+    source: Mapped[Source] = mapped_column(Enum(Source, native_enum=False, length=20))
+    source_tag: Mapped[str] = mapped_column(String(40), default="")  # flyer: pharmacie, mairie...
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    # Contact
+    phone: Mapped[str] = mapped_column(String(20), default="")  # E.164
+    email: Mapped[str] = mapped_column(String(254), default="")
+    preferred_channel: Mapped[str] = mapped_column(String(10), default="sms")
+    best_time: Mapped[str] = mapped_column(String(100), default="")
+    # Address
+    street: Mapped[str] = mapped_column(String(200), default="")
+    postal_code: Mapped[str] = mapped_column(String(5), default="")
+    commune_insee: Mapped[str] = mapped_column(String(5), default="", index=True)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    location_precision: Mapped[LocationPrecision] = mapped_column(
+        Enum(LocationPrecision, native_enum=False, length=10), default=LocationPrecision.NONE
+    )
+    # Why and what
+    reason: Mapped[Reason] = mapped_column(Enum(Reason, native_enum=False, length=20))
+    reason_detail: Mapped[str] = mapped_column(Text, default="")
+    already_sees_gp: Mapped[bool] = mapped_column(Boolean, default=False)
+    need_home_visits: Mapped[bool] = mapped_column(Boolean, default=False)
+    need_reduced_mobility: Mapped[bool] = mapped_column(Boolean, default=False)
+    need_chronic_followup: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(60), default="")
+    css_ame: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Any priority criterion among the persons (70+, under 6, ALD) or CSS/AME: sorts the queue.
+    is_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    consent_at: Mapped[datetime | None] = mapped_column(default=None)
+    agrees_to_survey: Mapped[bool] = mapped_column(Boolean, default=False)
+    oriented_doctor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("doctors.id", ondelete="SET NULL"), default=None
+    )
+    closed_reason: Mapped[str] = mapped_column(String(200), default="")
+    anonymised_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    persons: Mapped[list[Person]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="Person.position"
+    )
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="RequestEvent.id"
+    )
+
+
+class Person(TerritoryOwned, Base):
+    """One person of the household concerned by the request."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    ald: Mapped[bool] = mapped_column(Boolean, default=False)  # affection de longue durée
+
+    request: Mapped[Request] = relationship(back_populates="persons")
+
+
+class RequestEvent(TerritoryOwned, Base):
+    """Every status change or notable action on a request: who, when, from, to, note."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40), default="status")
+    # A user id when staff acted; otherwise a label such as "patient", "doctor:12", "system".
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    actor_label: Mapped[str] = mapped_column(String(40), default="")
+    from_status: Mapped[str] = mapped_column(String(20), default="")
+    to_status: Mapped[str] = mapped_column(String(20), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    request: Mapped[Request] = relationship(back_populates="events")

@@ -1,0 +1,177 @@
+"""The `orientation` command (also `flask --app orientation ...`): init, territory, demo, serve."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
+
+from geo.communes import ReferenceDataError, gazetteer
+from models import utcnow
+from models.migrate import is_up_to_date, load_communes, upgrade
+from orientation.config import ConfigError
+from orientation.db import engine, session_factory
+
+
+def register(app: Flask) -> None:
+    for command in (init_command, territory_group, demo_command, serve_command):
+        app.cli.add_command(command)
+
+
+def _session() -> Session:
+    return session_factory()()
+
+
+def _initialise() -> int:
+    upgrade(engine())
+    try:
+        records = list(gazetteer().by_insee.values())
+    except ReferenceDataError as exc:
+        raise click.ClickException(f"The reference geography is unusable: {exc}.") from None
+    return load_communes(engine(), records)
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create or upgrade the database and load the reference communes."""
+    count = _initialise()
+    click.echo(f"Database ready ({engine().url.get_backend_name()}), {count} communes loaded.")
+
+
+@click.group("territory")
+def territory_group() -> None:
+    """Manage the CPTS hosted on this instance."""
+
+
+@territory_group.command("add")
+@click.argument("name")
+@click.option("--communes", "inline", default="", help="INSEE codes, e.g. '59017,59431'.")
+@click.option(
+    "--communes-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV file of INSEE codes (column 'insee', or one code per line).",
+)
+@click.option("--slug", default="", help="Used in links and QR codes; derived from the name.")
+@click.option("--phone", default="", help="The coordination's phone number.")
+@click.option("--email", default="", help="The coordination's e-mail address.")
+@click.option("--dpo", default="", help="How to reach the data protection officer.")
+@with_appcontext
+def territory_add(
+    name: str, inline: str, communes_file: Path | None, slug: str, phone: str, email: str, dpo: str
+) -> None:
+    """Add a CPTS from its name and its communes."""
+    from orientation.services.territories import (
+        TerritoryError,
+        TerritoryInput,
+        UnknownCommunes,
+        add_territory,
+        parse_insee_codes,
+    )
+
+    codes = parse_insee_codes(inline)
+    if communes_file is not None:
+        codes += parse_insee_codes(communes_file.read_text(encoding="utf-8-sig"))
+    session = _session()
+    try:
+        territory = add_territory(
+            session,
+            gazetteer(),
+            TerritoryInput(
+                name=name,
+                insee_codes=codes,
+                slug=slug,
+                contact_phone=phone,
+                contact_email=email,
+                dpo_contact=dpo,
+            ),
+        )
+        session.commit()
+    except UnknownCommunes as exc:
+        session.rollback()
+        raise click.ClickException(
+            f"Unknown INSEE code(s), nothing was created: {', '.join(exc.codes)} "
+            "(the shipped reference covers the communes of Hauts-de-France)."
+        ) from None
+    except TerritoryError as exc:
+        session.rollback()
+        raise click.ClickException(f"Nothing was created: {exc}.") from None
+    finally:
+        session.close()
+    click.echo(f"Added {territory.name} (slug {territory.slug}) with {len(codes)} communes.")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Initialise the database and create the demo CPTS (again: reset the demo passwords)."""
+    from orientation.services.demo import seed_demo
+
+    _initialise()
+    session = _session()
+    try:
+        logins = seed_demo(session, gazetteer(), utcnow())
+        session.commit()
+    finally:
+        session.close()
+    base_url = current_app.extensions["orientation.settings"].base_url
+    click.echo(f"Demo ready. Open {base_url}/ ; staff log in at {base_url}/connexion with:")
+    for login in logins:
+        click.echo(f"  {login.role:<12} {login.email:<36} {login.password}   ({login.territory})")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the application with gunicorn (several workers share the database)."""
+    from gunicorn.app.base import BaseApplication
+
+    if not is_up_to_date(engine()):
+        raise click.ClickException(
+            "The database is not initialised or not up to date: run `orientation init`."
+        )
+    settings = current_app.extensions["orientation.settings"]
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)  # URLs can carry private links: no access log
+            self.cfg.set("errorlog", "-")
+
+        def load(self) -> Any:
+            from orientation import create_app
+
+            return create_app(settings)
+
+    click.echo(f"Orientation on http://{host}:{port}/ ({workers} workers). Ctrl+C stops it.")
+    _Server().run()
+
+
+def main() -> None:
+    """Entry point of the `orientation` console script."""
+    from orientation import create_app
+    from orientation.config import load_settings
+
+    try:
+        settings = load_settings()
+        app = create_app(settings)
+    except ConfigError as exc:
+        click.echo(f"orientation: {exc}", err=True)
+        sys.exit(2)
+    group = FlaskGroup(
+        create_app=lambda: app,
+        add_default_commands=True,
+        add_version_option=False,
+        load_dotenv=False,
+        help="Orientation: intake, volunteer GPs and orientation for a CPTS.",
+    )
+    group.main(prog_name="orientation")

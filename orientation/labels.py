@@ -1,0 +1,42 @@
+"""French labels for the workflow's values, shown in pages, exports and messages."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from models import Reason, Source, Status
+
+STATUS_LABELS = {
+    Status.RECEIVED: _l("Reçue"),
+    Status.ELIGIBLE: _l("Éligible"),
+    Status.OUT_OF_TERRITORY: _l("Hors territoire"),
+    Status.IN_PROGRESS: _l("En cours"),
+    Status.DOCTORS_CONTACTED: _l("Médecins sollicités"),
+    Status.PROPOSED: _l("Proposition envoyée"),
+    Status.ORIENTED: _l("Orientée"),
+    Status.CLOSED: _l("Clôturée"),
+    Status.WITHDRAWN: _l("Retirée"),
+}
+
+SOURCE_LABELS = {
+    Source.QUESTIONNAIRE: _l("Questionnaire"),
+    Source.PHONE: _l("Téléphone"),
+    Source.PROFESSIONAL: _l("Professionnel"),
+    Source.API: _l("Logiciel partenaire"),
+}
+
+REASON_LABELS = {
+    Reason.GP_LEFT: _l("Médecin parti ou à la retraite"),
+    Reason.MOVED: _l("Vient d'emménager"),
+    Reason.CANNOT_CONTINUE: _l("Ne peut plus continuer avec son médecin"),
+    Reason.OTHER: _l("Autre raison"),
+}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        status_label=lambda s: STATUS_LABELS[Status(s)],
+        source_label=lambda s: SOURCE_LABELS[Source(s)],
+        reason_label=lambda s: REASON_LABELS[Reason(s)],
+    )

@@ -1,0 +1,312 @@
+"""The demo: two CPTS on real communes, volunteer doctors at real commune points, requests.
+
+Everything created here is labelled as demo data (is_demo, '(démo)' in names): no real GP list
+is shipped (see geo/data/SOURCES.md).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.communes import Gazetteer
+from geo.territory import commune_contours
+from models import (
+    Accepting,
+    Doctor,
+    LocationPrecision,
+    Person,
+    Reason,
+    Request,
+    RequestEvent,
+    Role,
+    Source,
+    Status,
+    Territory,
+    User,
+    VolunteerStatus,
+)
+from orientation.services import accounts
+from orientation.services.references import new_reference
+from orientation.services.territories import TerritoryInput, add_territory
+
+# Armentières and the communes around it (Lys valley, Weppes), INSEE COG 2026.
+LYS_ARMENTIERES = [
+    "59017", "59431", "59143", "59317", "59202", "59088", "59252", "59470", "59457",
+    "59128", "59173", "59581", "59643", "59611", "59356", "62338", "62736",
+]  # fmt: skip
+GRAND_LILLE = ["59350", "59328", "59368", "59378", "59527"]
+
+_FIRST = [
+    "Claire",
+    "Julien",
+    "Sophie",
+    "Mehdi",
+    "Anne",
+    "Thomas",
+    "Nadia",
+    "Pierre",
+    "Léa",
+    "Karim",
+    "Élodie",
+    "Hugo",
+    "Inès",
+    "Marc",
+    "Camille",
+    "Yasmine",
+    "Louis",
+    "Chloé",
+]
+_LAST = ["Delattre", "Vandenberghe", "Lefebvre", "Benali", "Dupont", "Verhaeghe", "Mahieu",
+         "Carpentier", "Deschamps", "Haddad", "Lemaire", "Desmet", "Wallart", "Fontaine",
+         "Boutry", "Lecomte", "Vasseur", "Declercq"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str
+    role: str
+    territory: str
+
+
+def _point_near(insee: str, rng: random.Random, gazetteer: Gazetteer) -> tuple[float, float]:
+    """The commune's point, nudged by up to ~300 m while staying inside the commune."""
+    commune = gazetteer.by_insee[insee]
+    contour = commune_contours()[insee]
+    for _ in range(10):
+        lat = commune.lat + rng.uniform(-0.0027, 0.0027)
+        lon = commune.lon + rng.uniform(-0.004, 0.004)
+        if contour.covers(shapely.Point(lon, lat)):
+            return round(lat, 5), round(lon, 5)
+    return commune.lat, commune.lon
+
+
+def _doctors(
+    territory: Territory,
+    codes: list[str],
+    count: int,
+    rng: random.Random,
+    gazetteer: Gazetteer,
+    now: datetime,
+) -> list[Doctor]:
+    doctors = []
+    for i in range(count):
+        insee = codes[i % len(codes)] if i < len(codes) else rng.choice(codes)
+        commune = gazetteer.by_insee[insee]
+        lat, lon = _point_near(insee, rng, gazetteer)
+        kind = i % 6
+        accepting = (
+            Accepting.YES
+            if kind in (0, 1, 2)
+            else (Accepting.NO if kind == 3 else Accepting.PAUSED if kind == 4 else Accepting.YES)
+        )
+        # One in six has not confirmed within six months: stale, shown apart on the map.
+        confirmed = now - timedelta(
+            days=rng.randint(200, 260) if kind == 5 else rng.randint(3, 150)
+        )
+        doctors.append(
+            Doctor(
+                territory_id=territory.id,
+                rpps=f"1{rng.randint(0, 9_999_999_999):010d}",
+                first_name=rng.choice(_FIRST),
+                last_name=f"{rng.choice(_LAST)} (démo)",
+                practice_address=f"{rng.randint(1, 120)} rue de la Gare",
+                postal_code=commune.postal_codes[0],
+                commune_insee=insee,
+                lat=lat,
+                lon=lon,
+                location_precision=LocationPrecision.COMMUNE,
+                phone=f"+3332{rng.randint(0, 9_999_999):07d}",
+                email=f"medecin{i + 1}@{territory.slug}.demo",
+                preferred_channel="email" if i % 3 else "sms",
+                volunteer_status=VolunteerStatus.VOLUNTEER,
+                accepting=accepting,
+                paused_until=(now + timedelta(days=45)).date()
+                if accepting is Accepting.PAUSED
+                else None,
+                capacity_left=0 if accepting is not Accepting.YES else rng.choice([1, 2, 3, 5, 8]),
+                accepts_under_6=kind != 1,
+                accepts_elderly_dependent=True,
+                accepts_ald_followup=kind != 2,
+                home_visits=i % 3 == 0,
+                home_visit_radius_km=5.0 if i % 3 == 0 else 0.0,
+                languages="anglais" if i % 4 == 0 else ("arabe" if i % 7 == 0 else ""),
+                step_free_access=i % 2 == 0,
+                confirmed_at=confirmed,
+                confirmed_by="doctor_link",
+                is_demo=True,
+            )
+        )
+    return doctors
+
+
+_DEMO_REQUESTS = [
+    # status, first, last, birth, ald, css_ame, home_visits, insee, reason, source, age days
+    (Status.ELIGIBLE, "Jeanne", "Martin", date(1948, 3, 12), True, False, True, "59017",
+     Reason.GP_LEFT, Source.QUESTIONNAIRE, 2),
+    (Status.ELIGIBLE, "Lina", "Bouzid", date(2022, 9, 2), False, True, False, "59317",
+     Reason.MOVED, Source.PROFESSIONAL, 5),
+    (Status.IN_PROGRESS, "Paul", "Lenoir", date(1981, 6, 30), False, False, False, "59431",
+     Reason.CANNOT_CONTINUE, Source.PHONE, 9),
+    (Status.PROPOSED, "Rose", "Vermeulen", date(1990, 1, 21), False, False, False, "59143",
+     Reason.GP_LEFT, Source.QUESTIONNAIRE, 20),
+    (Status.ORIENTED, "Bernard", "Dufour", date(1952, 11, 5), True, False, False, "59202",
+     Reason.GP_LEFT, Source.QUESTIONNAIRE, 60),
+    (Status.OUT_OF_TERRITORY, "Karima", "Saïdi", date(1975, 4, 17), False, False, False, "59350",
+     Reason.MOVED, Source.QUESTIONNAIRE, 1),
+]  # fmt: skip
+
+
+def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list[Request]:
+    result = []
+    for (
+        status,
+        first,
+        last,
+        birth,
+        ald,
+        css_ame,
+        home,
+        insee,
+        reason,
+        source,
+        age,
+    ) in _DEMO_REQUESTS:
+        commune = gazetteer.by_insee[insee]
+        created = now - timedelta(days=age)
+        is_priority = (
+            ald
+            or css_ame
+            or (now.date() - birth).days // 365 >= 70
+            or ((now.date() - birth).days // 365 < 6)
+        )
+        request = Request(
+            territory_id=territory.id,
+            reference=new_reference(),
+            status=status,
+            source=source,
+            source_tag="pharmacie" if source is Source.QUESTIONNAIRE else "",
+            phone="+33612345678",
+            email=f"{first.lower()}.{last.lower()}@example.org".replace("ï", "i"),
+            preferred_channel="sms",
+            street="12 rue de la Paix (démo)",
+            postal_code=commune.postal_codes[0],
+            commune_insee=insee,
+            lat=commune.lat,
+            lon=commune.lon,
+            location_precision=LocationPrecision.COMMUNE,
+            reason=reason,
+            need_home_visits=home,
+            css_ame=css_ame,
+            is_priority=is_priority,
+            consent_at=created,
+            agrees_to_survey=True,
+            created_at=created,
+            is_demo=True,
+            persons=[
+                Person(
+                    territory_id=territory.id,
+                    first_name=first,
+                    last_name=f"{last} (démo)",
+                    birth_date=birth,
+                    ald=ald,
+                )
+            ],
+        )
+        first_status = (
+            Status.OUT_OF_TERRITORY if status is Status.OUT_OF_TERRITORY else Status.ELIGIBLE
+        )
+        request.events = [
+            RequestEvent(
+                territory_id=territory.id,
+                at=created,
+                actor_label="system",
+                from_status=Status.RECEIVED,
+                to_status=first_status,
+                note="Contrôle du territoire à la réception",
+            ),
+        ]
+        if status not in (Status.ELIGIBLE, Status.OUT_OF_TERRITORY):
+            request.events.append(
+                RequestEvent(
+                    territory_id=territory.id,
+                    at=created + timedelta(hours=20),
+                    actor_label="coordinator",
+                    from_status=first_status,
+                    to_status=status,
+                    note="Démo",
+                )
+            )
+        result.append(request)
+    return result
+
+
+def seed_demo(session: Session, gazetteer: Gazetteer, now: datetime) -> list[DemoLogin]:
+    """Create the demo once; on later runs reset the demo passwords. Returns the logins."""
+    rng = random.Random(2026)  # noqa: S311 - reproducible demo data, not security
+    lys = session.scalar(select(Territory).where(Territory.slug == "lys-armentieres"))
+    if lys is None:
+        lys = add_territory(
+            session,
+            gazetteer,
+            TerritoryInput(
+                name="CPTS Lys-Armentières (démo)",
+                slug="lys-armentieres",
+                insee_codes=LYS_ARMENTIERES,
+                contact_phone="03 20 00 00 00",
+                contact_email="coordination@lys-armentieres.demo",
+                dpo_contact="dpo@lys-armentieres.demo",
+            ),
+        )
+        lille = add_territory(
+            session,
+            gazetteer,
+            TerritoryInput(
+                name="CPTS Grand-Lille (démo)",
+                slug="grand-lille",
+                insee_codes=GRAND_LILLE,
+                contact_phone="03 20 11 11 11",
+                contact_email="contact@grand-lille.demo",
+                dpo_contact="dpo@grand-lille.demo",
+            ),
+        )
+        session.add_all(_doctors(lys, LYS_ARMENTIERES, 30, rng, gazetteer, now))
+        session.add_all(_doctors(lille, GRAND_LILLE, 12, rng, gazetteer, now))
+        session.add_all(_requests(lys, gazetteer, now))
+        session.flush()
+    else:
+        found = session.scalar(select(Territory).where(Territory.slug == "grand-lille"))
+        if found is None:
+            raise ValueError("the demo CPTS grand-lille was removed: start from an empty database")
+        lille = found
+    accounts_wanted = [
+        ("coordination@lys-armentieres.demo", "Coordinatrice démo", Role.COORDINATOR, lys),
+        ("admin@lys-armentieres.demo", "Administrateur CPTS démo", Role.CPTS_ADMIN, lys),
+        ("pharmacie@lys-armentieres.demo", "Pharmacienne démo", Role.REFERRER, lys),
+        ("coordination@grand-lille.demo", "Coordinateur démo", Role.COORDINATOR, lille),
+    ]
+    logins = []
+    for email, full_name, role, territory in accounts_wanted:
+        password = secrets.token_urlsafe(12) + "-7a"
+        user = session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = accounts.create_user(
+                session,
+                email=email,
+                full_name=full_name,
+                role=role,
+                password=password,
+                territory_id=territory.id,
+                profession="pharmacien" if role is Role.REFERRER else "",
+            )
+        else:
+            accounts.set_password(user, password)
+        logins.append(DemoLogin(email, password, role.value, territory.name))
+    return logins
