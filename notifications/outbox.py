@@ -1,0 +1,50 @@
+"""Queueing a message in the outbox, in the caller's transaction.
+
+A message leaves the building only after the transaction that queued it commits (the
+dispatcher picks it up), so a rolled-back action never sends anything, and a committed one is
+never lost, whatever happens to the provider.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Channel, Message, MessageStatus, utcnow
+
+
+def queue_message(
+    session: Session,
+    *,
+    territory_id: int,
+    channel: Channel,
+    recipient: str,
+    body: str,
+    purpose: str,
+    idempotency_key: str,
+    subject: str = "",
+    request_id: int | None = None,
+    doctor_id: int | None = None,
+    not_before: datetime | None = None,
+) -> Message:
+    """Add a message to the outbox, or return the one already queued under the same key."""
+    existing = session.scalar(select(Message).where(Message.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing
+    message = Message(
+        territory_id=territory_id,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        purpose=purpose,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        doctor_id=doctor_id,
+        status=MessageStatus.QUEUED,
+        next_attempt_at=not_before or utcnow(),
+    )
+    session.add(message)
+    return message

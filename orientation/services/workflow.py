@@ -1,0 +1,83 @@
+"""Status changes of a request, each recorded as an event (who, when, from, to, note)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models import OPEN_STATUSES, Request, RequestEvent, Status
+
+
+class TransitionRefused(ValueError):
+    """This status change is not allowed from the request's current status."""
+
+
+# received -> eligible | out_of_territory -> in_progress -> doctors_contacted -> proposed
+# -> oriented; closed and withdrawn from any open state (DESIGN.md).
+ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.RECEIVED: frozenset({Status.ELIGIBLE, Status.OUT_OF_TERRITORY}),
+    Status.ELIGIBLE: frozenset({Status.IN_PROGRESS, Status.DOCTORS_CONTACTED, Status.PROPOSED,
+                                Status.OUT_OF_TERRITORY}),
+    Status.OUT_OF_TERRITORY: frozenset({Status.ELIGIBLE}),
+    Status.IN_PROGRESS: frozenset({Status.DOCTORS_CONTACTED, Status.PROPOSED}),
+    Status.DOCTORS_CONTACTED: frozenset({Status.IN_PROGRESS, Status.PROPOSED}),
+    Status.PROPOSED: frozenset({Status.ORIENTED, Status.IN_PROGRESS, Status.DOCTORS_CONTACTED}),
+    Status.ORIENTED: frozenset(),
+    Status.CLOSED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+}  # fmt: skip
+
+
+def change_status(
+    request: Request,
+    to: Status,
+    *,
+    now: datetime,
+    actor_user_id: int | None = None,
+    actor_label: str = "",
+    note: str = "",
+) -> RequestEvent:
+    """Move the request to a new status and record the event; raise TransitionRefused."""
+    current = Status(request.status)
+    closing = to in (Status.CLOSED, Status.WITHDRAWN) and current in OPEN_STATUSES
+    if not closing and to not in ALLOWED[current]:
+        raise TransitionRefused(f"{current.value} -> {to.value}")
+    event = RequestEvent(
+        territory_id=request.territory_id,
+        at=now,
+        kind="status",
+        actor_user_id=actor_user_id,
+        actor_label=actor_label,
+        from_status=current.value,
+        to_status=to.value,
+        note=note,
+    )
+    request.events.append(event)
+    request.status = to
+    request.updated_at = now
+    if to in (Status.CLOSED, Status.WITHDRAWN, Status.ORIENTED):
+        request.closed_at = now
+    return event
+
+
+def record_event(
+    request: Request,
+    kind: str,
+    *,
+    now: datetime,
+    actor_user_id: int | None = None,
+    actor_label: str = "",
+    note: str = "",
+) -> RequestEvent:
+    """Record a notable action that does not change the status (message sent, answer...)."""
+    event = RequestEvent(
+        territory_id=request.territory_id,
+        at=now,
+        kind=kind,
+        actor_user_id=actor_user_id,
+        actor_label=actor_label,
+        from_status=request.status.value if request.status else "",
+        to_status=request.status.value if request.status else "",
+        note=note,
+    )
+    request.events.append(event)
+    return event
