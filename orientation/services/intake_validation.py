@@ -315,19 +315,25 @@ class _Checker:
         return found
 
 
+# Schemas are stateless once built; building one deep-copies its fields, so build them once.
+_SUBMISSION = SubmissionSchema()
+_PERSON = PersonSchema()
+_BOOLEANS = frozenset(n for n, f in _SUBMISSION.fields.items() if isinstance(f, fields.Boolean))
+
+
 def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeData:
     """Check and normalise a submission; raise IntakeInvalid (all errors) or SpamSuspected."""
     try:
-        data: dict[str, Any] = SubmissionSchema().load(payload)
+        data: dict[str, Any] = _SUBMISSION.load(payload)
         schema_errors: dict[str, str] = {}
     except ValidationError as exc:
         schema_errors = _flatten(exc.messages)
         # Keep checking what did load, so the person sees every problem in one round.
         valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        defaults = SubmissionSchema().load({})
+        defaults = _SUBMISSION.load({})
         data = {**defaults, **valid}
         data["persons"] = [
-            {**PersonSchema().load({}), **p} for p in data.get("persons", []) if isinstance(p, dict)
+            {**_PERSON.load({}), **p} for p in data.get("persons", []) if isinstance(p, dict)
         ]
     if data.get("website", "").strip():
         raise SpamSuspected()
@@ -371,14 +377,11 @@ def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeDat
 
 def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
     """The HTML form's flat fields (persons-0-first_name...) as the API's JSON shape."""
-    booleans = {
-        name for name, f in SubmissionSchema().fields.items() if isinstance(f, fields.Boolean)
-    }
     payload: dict[str, Any] = {}
-    for name in SubmissionSchema().fields:
+    for name in _SUBMISSION.fields:
         if name == "persons":
             continue
-        if name in booleans:
+        if name in _BOOLEANS:
             payload[name] = name in form
         else:
             payload[name] = form.get(name, "")
