@@ -81,10 +81,12 @@ class AddressFileGeocoder:
 class BanGeocoder:
     """The national address base through geopy (network; opt-in)."""
 
-    def __init__(self, timeout: float = 3.0) -> None:
+    def __init__(
+        self, timeout: float = 3.0, domain: str = "api-adresse.data.gouv.fr", scheme: str = "https"
+    ) -> None:
         from geopy.geocoders import BANFrance
 
-        self._ban = BANFrance(timeout=timeout)
+        self._ban = BANFrance(timeout=timeout, domain=domain, scheme=scheme)
 
     def locate(self, commune: CommuneRecord, street: str) -> GeocodedPoint:
         from geopy.exc import GeopyError

@@ -72,3 +72,51 @@ def test_an_address_point_is_checked_inside_the_outline_and_a_commune_by_members
     assert in_territory(territory, "59017", ARMENTIERES.lat, ARMENTIERES.lon, ADDRESS)
     lille = gazetteer().by_insee["59350"]
     assert not in_territory(territory, "59017", lille.lat, lille.lon, ADDRESS)
+
+
+def test_the_ban_geocoder_speaks_the_api_adresse_protocol_and_falls_back(
+    tmp_path: Path,
+) -> None:
+    """geopy's BANFrance against a local server answering like api-adresse.data.gouv.fr."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from geo.geocoding import BanGeocoder
+
+    asked: list[str] = []
+
+    class Ban(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            asked.append(self.path)
+            found = "gare" in self.path.lower()
+            feature = {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [2.885, 50.688]},
+                "properties": {"label": "12 Rue de la Gare 59280 Armentières",
+                               "citycode": "59017", "type": "housenumber", "score": 0.9},
+            }  # fmt: skip
+            body = json.dumps({"type": "FeatureCollection", "features": [feature] if found else []})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Ban)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        geocoder = BanGeocoder(domain=f"127.0.0.1:{server.server_port}", scheme="http")
+        point = geocoder.locate(ARMENTIERES, "12 rue de la Gare")
+        assert (point.lat, point.lon, point.precision) == (50.688, 2.885, ADDRESS)
+        assert "59280" in asked[0] and "Armenti" in asked[0]
+        assert geocoder.locate(ARMENTIERES, "nowhere").precision == COMMUNE
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    down = BanGeocoder(domain="127.0.0.1:9", scheme="http", timeout=0.5)  # nothing listens
+    assert down.locate(ARMENTIERES, "12 rue de la Gare").precision == COMMUNE
