@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from models import Channel, Message, Request, RequestEvent, Source, Status, Territory
 from notifications.sms import sms_length
+from orientation import Settings
+from orientation.links import LinkPurpose, LinkSigner
 
 
 def answers(**changes: Any) -> dict[str, str]:
@@ -89,11 +91,16 @@ def test_a_valid_submission_is_eligible_and_acknowledged_by_sms(
 
 
 def test_a_double_tap_creates_one_request(
-    client: FlaskClient, session: Session, lys: Territory
+    client: FlaskClient, session: Session, lys: Territory, settings: Settings
 ) -> None:
     first = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="same-nonce"))
     second = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="same-nonce"))
-    assert first.headers["Location"] == second.headers["Location"]
+    signer = LinkSigner(settings.secret_key)
+    subjects = {
+        signer.read(LinkPurpose.PATIENT_REQUEST, r.headers["Location"].split("/")[2]).subject_id
+        for r in (first, second)
+    }
+    assert subjects == {session.scalars(select(Request)).one().id}
     assert count(session, Request) == 1
     assert count(session, Message) == 1
 
