@@ -176,3 +176,18 @@ def test_the_questionnaire_works_with_the_keyboard_alone(
     page.keyboard.press("Tab")
     page.keyboard.type("Martin")
     assert page.locator("#persons-0-last_name").input_value() == "Martin"
+
+
+def test_the_optional_script_suggests_the_communes_of_the_postal_code(
+    runner: FlaskCliRunner, live_server: str, phone_page: Any
+) -> None:
+    runner.invoke(args=["demo"])
+    page = phone_page
+    page.goto(f"{live_server}/cpts/lys-armentieres/demande")
+    page.get_by_label("Code postal").fill("59280")
+    options = page.locator("#communes-du-code-postal option")
+    options.nth(1).wait_for(state="attached")
+    assert options.evaluate_all("nodes => nodes.map(n => n.value)") == [
+        "Armentières",
+        "Bois-Grenier",
+    ]
