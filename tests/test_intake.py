@@ -220,3 +220,27 @@ def test_the_person_sees_completes_and_withdraws_through_the_private_link(
 
 def test_a_tampered_private_link_is_a_404(client: FlaskClient, lys: Territory) -> None:
     assert client.get("/suivi/not-a-token").status_code == 404
+
+
+def test_the_form_needs_its_csrf_token_and_is_rate_limited_per_client(
+    settings: Settings, lys: Territory
+) -> None:
+    import re
+
+    from orientation import create_app
+
+    app = create_app(
+        settings.with_overrides(extra={"WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": True})
+    )
+    client = app.test_client()
+    url = f"/cpts/{lys.slug}/demande"
+    assert client.post(url, data=answers(nonce="x0")).status_code == 400  # no token
+    page = client.get(url).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    statuses = [
+        client.post(url, data=answers(nonce=f"x{i}", csrf_token=found.group(1))).status_code
+        for i in range(1, 12)
+    ]
+    app.extensions["orientation.engine"].dispose()
+    assert statuses == [303] * 10 + [429]  # 10 per minute and per client address
