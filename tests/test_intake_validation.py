@@ -232,3 +232,8 @@ def test_html_is_kept_as_text_and_shown_inert_on_the_private_link(
     location = client.post(f"/cpts/{lys.slug}/demande", data=form).headers["Location"]
     html = client.get(location.removesuffix("/confirmation")).get_data(as_text=True)
     assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_the_source_tag_is_kept_to_the_form_of_a_flyer_tag() -> None:
+    data = validate_submission(form_to_payload(answers(source_tag="Site Web<b>")), today=TODAY)
+    assert data.source_tag == "site-web-b"

@@ -89,11 +89,9 @@ def submit_request(
     reference: str = "",
 ) -> Submitted:
     """Create the request, its persons, events, acknowledgement and audit entry; commit."""
+    # No look-up first: the unique submission_key refuses a second insert (below), which
+    # saves a round trip on every first submission and also catches two racing taps.
     key = submission_key[:80] or None
-    earlier = find_by_key(session, key or "")
-    if earlier is not None:
-        return Submitted(earlier, private_token(signer, earlier), created=False)
-
     point = geocoder.locate(data.commune, data.street)
     inside = in_territory(territory, point.insee, point.lat, point.lon, point.precision)
     request = Request(
@@ -156,7 +154,7 @@ def submit_request(
     try:
         session.flush()
     except IntegrityError:
-        # Two identical taps raced past the look-up: the other one won, return its request.
+        # The same key was used before (a double tap, a re-sent POST): return that request.
         session.rollback()
         earlier = find_by_key(session, key or "")
         if earlier is None:

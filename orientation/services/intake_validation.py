@@ -371,7 +371,8 @@ def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeDat
         css_ame=data["css_ame"],
         comment=data["comment"].strip(),
         agrees_to_survey=data["agrees_to_survey"],
-        source_tag=data["source_tag"].strip(),
+        # Counted by the indicators: keep it to the flyer's form (pharmacie, site-web...).
+        source_tag=re.sub(r"[^a-z0-9]+", "-", data["source_tag"].lower()).strip("-"),
     )
 
 
