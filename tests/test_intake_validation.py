@@ -237,3 +237,12 @@ def test_html_is_kept_as_text_and_shown_inert_on_the_private_link(
 def test_the_source_tag_is_kept_to_the_form_of_a_flyer_tag() -> None:
     data = validate_submission(form_to_payload(answers(source_tag="Site Web<b>")), today=TODAY)
     assert data.source_tag == "site-web-b"
+
+
+def test_at_most_six_persons_per_request() -> None:
+    person = {"first_name": "A", "last_name": "B", "birth_date": "2000-01-01"}
+    payload = form_to_payload(answers())
+    payload["persons"] = [person] * 7
+    with pytest.raises(IntakeInvalid) as raised:
+        validate_submission(payload, today=TODAY)
+    assert raised.value.errors["persons"] == "6 personnes au plus par demande."
