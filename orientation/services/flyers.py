@@ -124,9 +124,14 @@ def flyer_image(territory: Territory, url: str, page: str) -> Image.Image:
     image.paste(qr, ((width - side) // 2, y))
     y += side + int(40 * unit)
     for line in (f"Téléphone : {text.phone}" if text.phone else "", text.email, url):
-        if line:
-            draw.text((margin, y), line, font=_font(int(32 * unit)), fill="#1b1b1b")
-            y += int(48 * unit)
+        if not line:
+            continue
+        size = int(32 * unit)
+        # A long URL shrinks to fit the sheet rather than run off its edge.
+        while size > 10 and draw.textlength(line, font=_font(size)) > width - 2 * margin:
+            size -= 1
+        draw.text((margin, y), line, font=_font(size), fill="#1b1b1b")
+        y += int(48 * unit)
     return image
 
 
