@@ -117,6 +117,9 @@ class Request(TerritoryOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The client's nonce (hidden form field or Idempotency-Key header): a double tap or a
+    # re-sent POST finds the request already made instead of creating a second one.
+    submission_key: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
 
     persons: Mapped[list[Person]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="Person.position"

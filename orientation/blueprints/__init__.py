@@ -7,11 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import auth, public, workspace
+    from orientation.blueprints import api, auth, flyers, intake_staff, patient, public, workspace
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(workspace.bp)
+    app.register_blueprint(patient.bp)
+    app.register_blueprint(intake_staff.bp)
+    app.register_blueprint(flyers.bp)
+    app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:

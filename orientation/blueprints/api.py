@@ -1,0 +1,221 @@
+"""JSON API for professional software: submit a request, read one's own, the communes of a CP.
+
+The OpenAPI 3 document is generated from the marshmallow schemas that validate submissions
+(apispec), so the description cannot drift from what the server accepts. The API has no
+cookie session, hence no CSRF; it is rate-limited per client address instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema, fields
+from sqlalchemy import select
+
+from geo.communes import gazetteer
+from models import Source, Territory
+from orientation.blueprints.intake_common import settings, signer, submit
+from orientation.db import db_session
+from orientation.extensions import csrf, limiter
+from orientation.links import LinkExpired, LinkInvalid
+from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, SubmissionSchema
+from orientation.services.patient_link import audit_read, request_of_token
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)
+
+API_LIMIT = "30 per minute;300 per hour"
+
+
+class CreatedSchema(Schema):
+    reference = fields.String(metadata={"example": "K7QM-4T2X"})
+    status = fields.String(metadata={"enum": ["eligible", "out_of_territory"]})
+    private_link = fields.String(metadata={"description": "Lien privé de suivi (signé)"})
+
+
+class ErrorsSchema(Schema):
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "Un message en français par champ invalide"},
+    )
+
+
+class PersonViewSchema(Schema):
+    first_name = fields.String()
+    last_name = fields.String()
+    birth_date = fields.Date(allow_none=True)
+
+
+class RequestViewSchema(Schema):
+    reference = fields.String()
+    status = fields.String()
+    territory = fields.String()
+    commune = fields.String()
+    created_at = fields.DateTime()
+    persons = fields.List(fields.Nested(PersonViewSchema))
+
+
+class CommuneSchema(Schema):
+    insee = fields.String()
+    name = fields.String()
+
+
+class CommunesSchema(Schema):
+    communes = fields.List(fields.Nested(CommuneSchema))
+
+
+def _errors(errors: dict[str, str], status: int = 422) -> ResponseReturnValue:
+    return jsonify(errors=errors), status
+
+
+@bp.post("/v1/territories/<slug>/requests")
+@limiter.limit(API_LIMIT)
+def create_request(slug: str) -> ResponseReturnValue:
+    territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+    if territory is None:
+        return _errors({"slug": "Aucune CPTS ne porte ce nom sur ce service."}, 404)
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return _errors({"_body": "Envoyez un objet JSON (Content-Type: application/json)."})
+    try:
+        result = submit(
+            db_session(),
+            territory,
+            payload,
+            source=Source.API,
+            submission_key=request.headers.get("Idempotency-Key", "")[:80],
+        )
+    except IntakeInvalid as error:
+        return _errors(error.errors)
+    except SpamSuspected:
+        return _errors({"website": "Ce champ doit rester vide."})
+    body = {
+        "reference": result.request.reference,
+        "status": result.request.status.value,
+        "private_link": f"{settings().base_url}/suivi/{result.token}",
+    }
+    return jsonify(body), 201 if result.created else 200
+
+
+@bp.get("/v1/requests/<token>")
+@limiter.limit(API_LIMIT)
+def read_request(token: str) -> ResponseReturnValue:
+    try:
+        req = request_of_token(db_session(), signer(), token)
+    except LinkExpired:
+        return _errors({"token": "Ce lien a expiré."}, 410)
+    except LinkInvalid:
+        return _errors({"token": "Lien inconnu."}, 404)
+    territory = db_session().get(Territory, req.territory_id)
+    commune = gazetteer().get(req.commune_insee)
+    body = RequestViewSchema().dump(
+        {
+            "reference": req.reference,
+            "status": req.status.value,
+            "territory": territory.name if territory else "",
+            "commune": commune.name if commune else req.postal_code,
+            "created_at": req.created_at,
+            "persons": req.persons,
+        }
+    )
+    audit_read(db_session(), req, request.remote_addr or "")
+    return jsonify(body)
+
+
+@bp.get("/v1/communes")
+@limiter.limit("120 per minute")
+def communes() -> ResponseReturnValue:
+    code = request.args.get("postal_code", "").strip()[:5]
+    found = gazetteer().communes_of_postal_code(code) if code.isdigit() else []
+    return jsonify(communes=[{"insee": c.insee, "name": c.name} for c in found])
+
+
+def build_spec(server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3 document, from the schemas above and the validation schema."""
+    spec = APISpec(
+        title="Orientation API",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Demandes de médecin traitant adressées à une CPTS."},
+        servers=[{"url": server_url}],
+    )
+    for name, schema in (
+        ("Submission", SubmissionSchema),
+        ("Created", CreatedSchema),
+        ("Errors", ErrorsSchema),
+        ("RequestView", RequestViewSchema),
+        ("Communes", CommunesSchema),
+    ):
+        spec.components.schema(name, schema=schema)
+    json_of = lambda ref: {"application/json": {"schema": ref}}  # noqa: E731
+    spec.path(
+        path="/api/v1/territories/{slug}/requests",
+        operations={
+            "post": {
+                "summary": "Déposer une demande (même validation que le questionnaire)",
+                "parameters": [
+                    {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 80},
+                    },
+                ],
+                "requestBody": {"required": True, "content": json_of("Submission")},
+                "responses": {
+                    "201": {"description": "Demande créée", "content": json_of("Created")},
+                    "200": {"description": "Déjà reçue (même clé)", "content": json_of("Created")},
+                    "404": {"description": "CPTS inconnue", "content": json_of("Errors")},
+                    "422": {"description": "Champs invalides", "content": json_of("Errors")},
+                    "429": {"description": "Trop de demandes"},
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/requests/{token}",
+        operations={
+            "get": {
+                "summary": "Lire sa demande avec son lien privé",
+                "parameters": [
+                    {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "La demande", "content": json_of("RequestView")},
+                    "404": {"description": "Lien inconnu", "content": json_of("Errors")},
+                    "410": {"description": "Lien expiré", "content": json_of("Errors")},
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/communes",
+        operations={
+            "get": {
+                "summary": "Les communes d'un code postal",
+                "parameters": [
+                    {
+                        "name": "postal_code",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {"200": {"description": "Communes", "content": json_of("Communes")}},
+            }
+        },
+    )
+    result: dict[str, Any] = spec.to_dict()
+    return result
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(build_spec(url_for("public.home", _external=True).rstrip("/")))

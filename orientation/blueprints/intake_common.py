@@ -1,0 +1,92 @@
+"""What the public questionnaire, the phone line, the referral form and the API share."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import current_app, request
+from sqlalchemy.orm import Session
+
+from geo.geocoding import Geocoder, make_geocoder
+from models import Source, Territory, utcnow
+from orientation.config import Settings
+from orientation.links import LinkSigner
+from orientation.services.intake import Submitted, submit_request
+from orientation.services.intake_validation import (
+    LIMITS,
+    MAX_PERSONS,
+    IntakeInvalid,
+    validate_submission,
+)
+
+
+def settings() -> Settings:
+    result: Settings = current_app.extensions["orientation.settings"]
+    return result
+
+
+def geocoder() -> Geocoder:
+    """One geocoder per application (the BAN extract is loaded once)."""
+    extensions = current_app.extensions
+    if "orientation.geocoder" not in extensions:
+        config = settings()
+        extensions["orientation.geocoder"] = make_geocoder(config.geocoder, config.ban_address_file)
+    result: Geocoder = extensions["orientation.geocoder"]
+    return result
+
+
+def signer() -> LinkSigner:
+    return LinkSigner(settings().secret_key)
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def new_nonce() -> str:
+    """The hidden submission key of a freshly shown form (idempotent submission)."""
+    return secrets.token_urlsafe(24)
+
+
+def submit(
+    session: Session,
+    territory: Territory,
+    payload: dict[str, Any],
+    *,
+    source: Source,
+    submission_key: str,
+    referrer_id: int | None = None,
+    actor_user_id: int | None = None,
+) -> Submitted:
+    """Validate (raising IntakeInvalid or SpamSuspected) and create the request."""
+    now = utcnow()
+    data = validate_submission(payload, today=now.date())
+    return submit_request(
+        session,
+        territory,
+        data,
+        source=source,
+        now=now,
+        geocoder=geocoder(),
+        signer=signer(),
+        base_url=settings().base_url,
+        submission_key=submission_key,
+        referrer_id=referrer_id,
+        actor_user_id=actor_user_id,
+        ip=client_ip(),
+    )
+
+
+def form_context(
+    values: dict[str, Any], error: IntakeInvalid | None = None, nonce: str = ""
+) -> dict[str, Any]:
+    """What templates/intake/_questionnaire.html needs."""
+    return {
+        "values": values,
+        "errors": error.errors if error else {},
+        "commune_choices": error.communes if error else [],
+        "nonce": nonce or new_nonce(),
+        "limits": LIMITS,
+        "max_persons": MAX_PERSONS,
+    }

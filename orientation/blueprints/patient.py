@@ -1,0 +1,161 @@
+"""Patient pages: the questionnaire from a flyer's QR code, its confirmation, the private link."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from geo.communes import gazetteer
+from models import Request, Source, Status, Territory, utcnow
+from orientation.blueprints.intake_common import (
+    client_ip,
+    form_context,
+    geocoder,
+    settings,
+    signer,
+    submit,
+)
+from orientation.db import db_session
+from orientation.extensions import limiter
+from orientation.links import LinkExpired, LinkInvalid
+from orientation.services.intake import forward_request
+from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
+from orientation.services.patient_link import (
+    FollowUpInvalid,
+    audit_read,
+    complete_request,
+    request_of_token,
+    withdraw_request,
+)
+from orientation.services.territories import territories_covering
+
+bp = Blueprint("patient", __name__)
+
+# Per client address: enough for a family filling in several requests, not for a script.
+# INTAKE_RATE_LIMIT in the app config overrides it (the benchmark's 20 clients share 127.0.0.1).
+SUBMIT_LIMIT = "10 per minute;60 per hour"
+
+
+def submit_limit() -> str:
+    return str(current_app.config.get("INTAKE_RATE_LIMIT", SUBMIT_LIMIT))
+
+
+def _territory(slug: str) -> Territory:
+    territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+    if territory is None:
+        abort(404)
+    return territory
+
+
+@bp.route("/cpts/<slug>/demande", methods=["GET", "POST"])
+@limiter.limit(submit_limit, methods=["POST"])
+def questionnaire(slug: str) -> ResponseReturnValue:
+    territory = _territory(slug)
+    if request.method == "GET":
+        values = {"source_tag": request.args.get("source", "")[:40]}
+        return render_template(
+            "patient/questionnaire.html", territory=territory, **form_context(values)
+        )
+    values = request.form.to_dict()
+    try:
+        result = submit(
+            db_session(),
+            territory,
+            form_to_payload(request.form),
+            source=Source.QUESTIONNAIRE,
+            submission_key=request.form.get("nonce", ""),
+        )
+    except IntakeInvalid as error:
+        context = form_context(values, error, request.form.get("nonce", ""))
+        return render_template("patient/questionnaire.html", territory=territory, **context), 422
+    except SpamSuspected:
+        # Say nothing useful to a robot; a person never fills the hidden field.
+        return render_template("patient/received.html", territory=territory), 200
+    return redirect(url_for("patient.confirmation", token=result.token), code=303)
+
+
+@bp.get("/suivi/<token>/confirmation")
+def confirmation(token: str) -> ResponseReturnValue:
+    req = _request_of(token)
+    return render_template("patient/confirmation.html", **_follow_up_context(req, token))
+
+
+def _request_of(token: str) -> Request:
+    try:
+        return request_of_token(db_session(), signer(), token)
+    except LinkExpired:
+        abort(410)
+    except LinkInvalid:
+        abort(404)
+
+
+def _follow_up_context(req: Request, token: str) -> dict[str, object]:
+    session = db_session()
+    territory = session.get(Territory, req.territory_id)
+    if territory is None:
+        abort(404)
+    others = []
+    if req.status is Status.OUT_OF_TERRITORY:
+        others = [
+            t for t in territories_covering(session, req.commune_insee) if t.id != territory.id
+        ]
+    commune = gazetteer().get(req.commune_insee)
+    audit_read(session, req, client_ip())
+    return {
+        "req": req,
+        "token": token,
+        "territory": territory,
+        "others": others,
+        "commune": commune,
+        "link": f"{settings().base_url}/suivi/{token}",
+    }
+
+
+@bp.get("/suivi/<token>")
+def follow_up(token: str) -> ResponseReturnValue:
+    req = _request_of(token)
+    return render_template("patient/follow_up.html", errors={}, values={},
+                           **_follow_up_context(req, token))  # fmt: skip
+
+
+@bp.post("/suivi/<token>/completer")
+@limiter.limit(submit_limit)
+def complete(token: str) -> ResponseReturnValue:
+    req = _request_of(token)
+    try:
+        complete_request(
+            db_session(), req, comment=request.form.get("comment", ""),
+            phone=request.form.get("phone", ""), email=request.form.get("email", ""),
+            now=utcnow(), ip=client_ip(),
+        )  # fmt: skip
+    except FollowUpInvalid as error:
+        db_session().rollback()
+        context = _follow_up_context(req, token)
+        return render_template("patient/follow_up.html", errors=error.errors,
+                               values=request.form.to_dict(), **context), 422  # fmt: skip
+    return redirect(url_for("patient.follow_up", token=token, fait="complete"), code=303)
+
+
+@bp.post("/suivi/<token>/retirer")
+@limiter.limit(submit_limit)
+def withdraw(token: str) -> ResponseReturnValue:
+    req = _request_of(token)
+    withdraw_request(db_session(), req, now=utcnow(), ip=client_ip())
+    return redirect(url_for("patient.follow_up", token=token, fait="retiree"), code=303)
+
+
+@bp.post("/suivi/<token>/transmettre/<slug>")
+@limiter.limit(submit_limit)
+def forward(token: str, slug: str) -> ResponseReturnValue:
+    req = _request_of(token)
+    target = _territory(slug)
+    covering = {t.id for t in territories_covering(db_session(), req.commune_insee)}
+    forwarded = req.closed_reason.startswith("transmise")
+    if (req.status is not Status.OUT_OF_TERRITORY and not forwarded) or target.id not in covering:
+        abort(404)
+    result = forward_request(
+        db_session(), req, target, now=utcnow(), geocoder=geocoder(), signer=signer(),
+        base_url=settings().base_url, ip=client_ip(),
+    )  # fmt: skip
+    return redirect(url_for("patient.confirmation", token=result.token), code=303)

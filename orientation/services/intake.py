@@ -1,0 +1,256 @@
+"""Patient intake: a checked submission becomes a request, in one transaction.
+
+Geocode, check the territory, set eligible or out_of_territory, compute the priority, queue the
+acknowledgement in the outbox, audit: all committed together or not at all. A client nonce
+(`submission_key`) makes a double tap or a re-sent POST return the request already made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from geo.geocoding import ADDRESS, Geocoder
+from geo.territory import territory_shape
+from models import (
+    Channel,
+    LocationPrecision,
+    Person,
+    Request,
+    Source,
+    Status,
+    Territory,
+)
+from notifications.outbox import queue_message
+from notifications.templates import render_message
+from orientation.links import LinkPurpose, LinkSigner
+from orientation.services import audit
+from orientation.services.contact import is_mobile
+from orientation.services.intake_validation import IntakeData
+from orientation.services.references import new_reference
+from orientation.services.workflow import change_status, record_event
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request: Request
+    token: str  # of the private link (/suivi/<token>)
+    created: bool  # False when the submission key found an earlier request
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def is_priority(data: IntakeData, today: date) -> bool:
+    """70 and over, under 6, ALD, or CSS/AME (DESIGN.md): a flag, never a doctor filter."""
+    return data.css_ame or any(
+        p.ald or age_on(p.birth_date, today) >= 70 or age_on(p.birth_date, today) < 6
+        for p in data.persons
+    )
+
+
+def private_token(signer: LinkSigner, request: Request) -> str:
+    return signer.make(LinkPurpose.PATIENT_REQUEST, request.id)
+
+
+def in_territory(territory: Territory, insee: str, lat: float, lon: float, precision: str) -> bool:
+    """Commune membership; with an address-level point, the point inside the outline too."""
+    shape = territory_shape(frozenset(territory.insee_codes))
+    if precision == ADDRESS:
+        return shape.contains(lat, lon)
+    return insee in shape.insee_codes
+
+
+def find_by_key(session: Session, submission_key: str) -> Request | None:
+    if not submission_key:
+        return None
+    return session.scalar(select(Request).where(Request.submission_key == submission_key))
+
+
+def submit_request(
+    session: Session,
+    territory: Territory,
+    data: IntakeData,
+    *,
+    source: Source,
+    now: datetime,
+    geocoder: Geocoder,
+    signer: LinkSigner,
+    base_url: str,
+    submission_key: str = "",
+    referrer_id: int | None = None,
+    actor_user_id: int | None = None,
+    ip: str = "",
+    reference: str = "",
+) -> Submitted:
+    """Create the request, its persons, events, acknowledgement and audit entry; commit."""
+    # No look-up first: the unique submission_key refuses a second insert (below), which
+    # saves a round trip on every first submission and also catches two racing taps.
+    key = submission_key[:80] or None
+    point = geocoder.locate(data.commune, data.street)
+    inside = in_territory(territory, point.insee, point.lat, point.lon, point.precision)
+    request = Request(
+        territory_id=territory.id,
+        reference=reference or new_reference(),
+        status=Status.RECEIVED,
+        source=source,
+        source_tag=data.source_tag,
+        referrer_id=referrer_id,
+        phone=data.phone,
+        email=data.email,
+        preferred_channel=data.preferred_channel,
+        best_time=data.best_time,
+        street=data.street,
+        postal_code=data.postal_code,
+        commune_insee=data.commune.insee,
+        lat=point.lat,
+        lon=point.lon,
+        location_precision=LocationPrecision(point.precision),
+        reason=data.reason,
+        reason_detail=data.reason_detail,
+        already_sees_gp=data.already_sees_gp,
+        need_home_visits=data.need_home_visits,
+        need_reduced_mobility=data.need_reduced_mobility,
+        need_chronic_followup=data.need_chronic_followup,
+        language=data.language,
+        css_ame=data.css_ame,
+        is_priority=is_priority(data, now.date()),
+        comment=data.comment,
+        consent_at=now,
+        agrees_to_survey=data.agrees_to_survey,
+        created_at=now,
+        updated_at=now,
+        submission_key=key,
+        persons=[
+            Person(
+                territory_id=territory.id,
+                position=i,
+                first_name=p.first_name,
+                last_name=p.last_name,
+                birth_date=p.birth_date,
+                ald=p.ald,
+            )
+            for i, p in enumerate(data.persons)
+        ],
+    )
+    actor = "patient" if source in (Source.QUESTIONNAIRE, Source.API) else ""
+    record_event(
+        request, "submitted", now=now, actor_user_id=actor_user_id, actor_label=actor,
+        note=f"source : {source.value}" + (f" ({data.source_tag})" if data.source_tag else ""),
+    )  # fmt: skip
+    change_status(
+        request,
+        Status.ELIGIBLE if inside else Status.OUT_OF_TERRITORY,
+        now=now,
+        actor_label="system",
+        note=f"contrôle du territoire : {data.commune.name} ({point.precision})",
+    )
+    session.add(request)
+    try:
+        session.flush()
+    except IntegrityError:
+        # The same key was used before (a double tap, a re-sent POST): return that request.
+        session.rollback()
+        earlier = find_by_key(session, key or "")
+        if earlier is None:
+            raise
+        return Submitted(earlier, private_token(signer, earlier), created=False)
+    token = private_token(signer, request)
+    _queue_acknowledgement(session, territory, request, f"{base_url}/suivi/{token}")
+    audit.record(
+        session, "request.submitted", territory_id=territory.id, user_id=actor_user_id,
+        actor_label=actor, object_type="request", object_id=request.id, ip=ip,
+        source=source.value,
+    )  # fmt: skip
+    session.commit()
+    return Submitted(request, token, created=True)
+
+
+def acknowledgement_channel(request: Request) -> Channel | None:
+    """SMS or e-mail by preference; None when only a landline is known (the CPTS calls)."""
+    can_sms = bool(request.phone) and is_mobile(request.phone)
+    if request.preferred_channel == "email" and request.email:
+        return Channel.EMAIL
+    if can_sms:
+        return Channel.SMS
+    return Channel.EMAIL if request.email else None
+
+
+def _queue_acknowledgement(
+    session: Session, territory: Territory, request: Request, link: str
+) -> None:
+    channel = acknowledgement_channel(request)
+    if channel is None:
+        return
+    message = render_message(
+        "acknowledgement",
+        channel,
+        {
+            "cpts_name": territory.name,
+            "cpts_phone": territory.contact_phone,
+            "cpts_email": territory.contact_email,
+            "reference": request.reference,
+            "link": link,
+            "out_of_territory": request.status is Status.OUT_OF_TERRITORY,
+        },
+    )
+    queue_message(
+        session,
+        territory_id=territory.id,
+        channel=channel,
+        recipient=request.phone if channel is Channel.SMS else request.email,
+        subject=message.subject,
+        body=message.body,
+        purpose="acknowledgement",
+        idempotency_key=f"acknowledgement:{request.reference}",
+        request_id=request.id,
+    )
+
+
+def forward_request(
+    session: Session,
+    request: Request,
+    target: Territory,
+    *,
+    now: datetime,
+    geocoder: Geocoder,
+    signer: LinkSigner,
+    base_url: str,
+    ip: str = "",
+) -> Submitted:
+    """Send an out-of-territory request to the hosted CPTS that covers the commune, once."""
+    from geo.communes import gazetteer
+    from orientation.services.intake_validation import PersonData
+    from orientation.services.patient_link import close_as_forwarded
+
+    key = f"forward:{request.id}"
+    earlier = find_by_key(session, key)
+    if earlier is not None:
+        return Submitted(earlier, private_token(signer, earlier), created=False)
+    commune = gazetteer().by_insee[request.commune_insee]
+    data = IntakeData(
+        persons=[
+            PersonData(p.first_name, p.last_name, p.birth_date, p.ald)
+            for p in request.persons
+            if p.birth_date is not None
+        ],
+        phone=request.phone, email=request.email, preferred_channel=request.preferred_channel,
+        best_time=request.best_time, street=request.street, postal_code=request.postal_code,
+        commune=commune, reason=request.reason, reason_detail=request.reason_detail,
+        already_sees_gp=request.already_sees_gp, need_home_visits=request.need_home_visits,
+        need_reduced_mobility=request.need_reduced_mobility,
+        need_chronic_followup=request.need_chronic_followup, language=request.language,
+        css_ame=request.css_ame, comment=request.comment,
+        agrees_to_survey=request.agrees_to_survey, source_tag=request.source_tag,
+    )  # fmt: skip
+    reference = new_reference()
+    close_as_forwarded(session, request, target, reference, now=now)
+    return submit_request(
+        session, target, data, source=request.source, now=now, geocoder=geocoder, signer=signer,
+        base_url=base_url, submission_key=key, ip=ip, reference=reference,
+    )  # fmt: skip

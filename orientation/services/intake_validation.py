@@ -1,0 +1,398 @@
+"""The one validation path of a submission, shared by the HTML questionnaire and the JSON API.
+
+Two passes: the marshmallow schema checks the shape (types, lengths, choices) and is also the
+source of the OpenAPI document; then the domain checks (phone, e-mail, postal code and commune,
+birth dates, consent) run on what is left. Every problem is reported at once, keyed by the
+field's name as the form names it (`persons-0-birth_date`), with a French message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from geo.communes import CommuneRecord, gazetteer
+from geo.geocoding import find_commune
+from models import Reason
+from orientation.services.contact import (
+    InvalidEmail,
+    InvalidPhone,
+    is_mobile,
+    normalise_email,
+    normalise_phone,
+)
+
+MAX_PERSONS = 6
+CHANNELS = ("sms", "email", "phone")
+# Field lengths, also written as maxlength in the form: a 10,000-character paste is refused.
+LIMITS = {
+    "first_name": 100,
+    "last_name": 100,
+    "phone": 40,
+    "email": 254,
+    "best_time": 100,
+    "street": 200,
+    "postal_code": 10,
+    "commune": 100,
+    "reason_detail": 1000,
+    "language": 60,
+    "comment": 2000,
+    "source_tag": 40,
+    "website": 200,
+}
+PERSON_TEXT = ("first_name", "last_name", "birth_date")
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+def _too_long(limit: int) -> validate.Length:
+    return validate.Length(max=limit, error=f"Ce texte est trop long : {limit} caractères au plus.")
+
+
+class Text(fields.String):
+    default_error_messages = {
+        "required": REQUIRED,
+        "null": REQUIRED,
+        "invalid": "Saisissez du texte.",
+        "invalid_utf8": "Ce texte contient des caractères illisibles.",
+    }
+
+
+class Flag(fields.Boolean):
+    default_error_messages = {
+        "required": REQUIRED,
+        "null": "Répondez par oui ou non.",
+        "invalid": "Répondez par oui ou non.",
+    }
+
+
+def _text(name: str, **kwargs: Any) -> Text:
+    return Text(load_default="", validate=_too_long(LIMITS[name]), **kwargs)
+
+
+class PersonSchema(Schema):
+    """One person of the household."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    first_name = _text("first_name", metadata={"description": "Prénom"})
+    last_name = _text("last_name", metadata={"description": "Nom"})
+    birth_date = Text(
+        load_default="",
+        validate=_too_long(10),
+        metadata={"description": "Date de naissance, AAAA-MM-JJ ou JJ/MM/AAAA", "format": "date"},
+    )
+    ald = Flag(load_default=False, metadata={"description": "Affection de longue durée"})
+
+
+class SubmissionSchema(Schema):
+    """A request for a médecin traitant, as the questionnaire or professional software sends it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    persons = fields.List(
+        fields.Nested(PersonSchema),
+        load_default=list,
+        validate=validate.Length(
+            max=MAX_PERSONS, error=f"{MAX_PERSONS} personnes au plus par demande."
+        ),
+        error_messages={"invalid": "Liste de personnes attendue."},
+        metadata={"description": "1 à 6 personnes du foyer"},
+    )
+    phone = _text("phone", metadata={"description": "Téléphone (FR ou BE)"})
+    email = _text("email")
+    preferred_channel = Text(
+        load_default="",
+        validate=validate.OneOf(("", *CHANNELS), error="Choisissez SMS, e-mail ou téléphone."),
+    )
+    best_time = _text("best_time")
+    street = _text("street", metadata={"description": "Numéro et rue"})
+    postal_code = _text("postal_code")
+    commune = _text("commune", metadata={"description": "Nom de la commune"})
+    commune_insee = Text(load_default="", validate=_too_long(5))
+    reason = Text(
+        load_default="",
+        validate=validate.OneOf(
+            ("", *(r.value for r in Reason)), error="Choisissez une raison dans la liste."
+        ),
+    )
+    reason_detail = _text("reason_detail")
+    already_sees_gp = Flag(load_default=False)
+    need_home_visits = Flag(load_default=False)
+    need_reduced_mobility = Flag(load_default=False)
+    need_chronic_followup = Flag(load_default=False)
+    language = _text("language")
+    css_ame = Flag(load_default=False, metadata={"description": "CSS ou AME"})
+    comment = _text("comment")
+    consent = Flag(load_default=False, metadata={"description": "Accord RGPD (obligatoire)"})
+    agrees_to_survey = Flag(load_default=False)
+    source_tag = _text("source_tag")
+    website = _text("website", metadata={"description": "Laisser vide (anti-robots)"})
+
+
+@dataclass(frozen=True)
+class PersonData:
+    first_name: str
+    last_name: str
+    birth_date: date
+    ald: bool
+
+
+@dataclass(frozen=True)
+class IntakeData:
+    """A submission that passed every check, normalised."""
+
+    persons: list[PersonData]
+    phone: str  # E.164 or ""
+    email: str
+    preferred_channel: str
+    best_time: str
+    street: str
+    postal_code: str
+    commune: CommuneRecord
+    reason: Reason
+    reason_detail: str
+    already_sees_gp: bool
+    need_home_visits: bool
+    need_reduced_mobility: bool
+    need_chronic_followup: bool
+    language: str
+    css_ame: bool
+    comment: str
+    agrees_to_survey: bool
+    source_tag: str
+
+
+class IntakeInvalid(ValueError):
+    """The submission has errors: `errors` maps field names to French messages."""
+
+    def __init__(self, errors: dict[str, str], communes: list[CommuneRecord] | None = None):
+        super().__init__(", ".join(sorted(errors)))
+        self.errors = errors
+        # When the commune did not match its postal code: the communes to choose from.
+        self.communes = communes or []
+
+
+class SpamSuspected(ValueError):
+    """The honeypot field was filled: a robot, not a person."""
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
+    """marshmallow's nested errors to {'persons-0-birth_date': 'message'}."""
+    flat: dict[str, str] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = f"{prefix}-{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix] = " ".join(messages)
+    elif isinstance(messages, str):
+        flat[prefix] = messages
+    else:
+        flat[prefix or "_schema"] = "Ce champ n'est pas valide."
+    return flat
+
+
+def parse_birth_date(text: str, today: date) -> date:
+    """'1950-03-07' (the date input) or '07/03/1950' (typed); raise ValueError in French."""
+    text = text.strip()
+    match = re.fullmatch(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})", text)
+    try:
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            value = date(year, month, day)
+        else:
+            value = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("Date de naissance illisible : écrivez-la comme 07/03/1950.") from None
+    if value > today:
+        raise ValueError("La date de naissance ne peut pas être dans le futur.")
+    if value.year < 1900:
+        raise ValueError("Vérifiez l'année : la date de naissance est avant 1900.")
+    return value
+
+
+@dataclass
+class _Checker:
+    data: dict[str, Any]
+    today: date
+    errors: dict[str, str] = field(default_factory=dict)
+    communes: list[CommuneRecord] = field(default_factory=list)
+
+    def persons(self) -> list[PersonData]:
+        result = []
+        for index, person in enumerate(self.data.get("persons", [])):
+            if not any(str(person.get(k, "")).strip() for k in PERSON_TEXT):
+                continue  # an extra block left empty
+            key = f"persons-{index}"
+            first, last = person["first_name"].strip(), person["last_name"].strip()
+            if not first:
+                self.errors[f"{key}-first_name"] = "Indiquez le prénom."
+            if not last:
+                self.errors[f"{key}-last_name"] = "Indiquez le nom."
+            born: date | None = None
+            if not person["birth_date"].strip():
+                self.errors[f"{key}-birth_date"] = "Indiquez la date de naissance."
+            else:
+                try:
+                    born = parse_birth_date(person["birth_date"], self.today)
+                except ValueError as exc:
+                    self.errors[f"{key}-birth_date"] = str(exc)
+            if first and last and born:
+                result.append(PersonData(first, last, born, bool(person["ald"])))
+        if not any(k.startswith("persons-") for k in self.errors) and not result:
+            self.errors["persons-0-first_name"] = (
+                "Indiquez au moins une personne : prénom, nom et date de naissance."
+            )
+        return result
+
+    def contact(self) -> tuple[str, str, str]:
+        phone = email = ""
+        raw_phone, raw_email = self.data["phone"].strip(), self.data["email"].strip()
+        if raw_phone:
+            try:
+                phone = normalise_phone(raw_phone)
+            except InvalidPhone as exc:
+                self.errors["phone"] = str(exc)
+        if raw_email:
+            try:
+                email = normalise_email(raw_email)
+            except InvalidEmail as exc:
+                self.errors["email"] = str(exc)
+        if not raw_phone and not raw_email:
+            self.errors["phone"] = (
+                "Indiquez un téléphone ou une adresse e-mail pour que la CPTS vous recontacte."
+            )
+        channel = self.data["preferred_channel"]
+        if "phone" in self.errors or "email" in self.errors:
+            return phone, email, channel
+        if not channel:
+            channel = "sms" if phone and is_mobile(phone) else ("email" if email else "phone")
+        if channel == "sms" and not (phone and is_mobile(phone)):
+            self.errors["preferred_channel"] = (
+                "Pour recevoir des SMS, indiquez un numéro de portable."
+            )
+        elif channel == "email" and not email:
+            self.errors["preferred_channel"] = "Pour être contacté par e-mail, indiquez l'adresse."
+        elif channel == "phone" and not phone:
+            self.errors["preferred_channel"] = "Pour être appelé, indiquez un numéro de téléphone."
+        return phone, email, channel
+
+    def commune(self) -> CommuneRecord | None:
+        postal_code = re.sub(r"\s", "", self.data["postal_code"])
+        if not postal_code:
+            self.errors["postal_code"] = "Indiquez le code postal."
+            return None
+        if not re.fullmatch(r"\d{5}", postal_code):
+            self.errors["postal_code"] = "Le code postal compte 5 chiffres, par exemple 59280."
+            return None
+        choices = gazetteer().communes_of_postal_code(postal_code)
+        if not choices:
+            self.errors["postal_code"] = (
+                "Nous ne connaissons pas ce code postal (le service couvre les "
+                "Hauts-de-France) : vérifiez-le."
+            )
+            return None
+        name, insee = self.data["commune"].strip(), self.data["commune_insee"].strip()
+        if not name and not insee and len(choices) == 1:
+            return choices[0]  # a postal code of one commune says it all
+        found = find_commune(postal_code, name, insee)
+        if found is None:
+            self.communes = choices
+            self.errors["commune"] = (
+                f"« {name} » n'est pas une commune du code postal {postal_code} : "
+                "choisissez-la dans la liste."
+                if name
+                else f"Choisissez la commune parmi celles du code postal {postal_code}."
+            )
+        return found
+
+
+# Schemas are stateless once built; building one deep-copies its fields, so build them once.
+_SUBMISSION = SubmissionSchema()
+_PERSON = PersonSchema()
+_BOOLEANS = frozenset(n for n, f in _SUBMISSION.fields.items() if isinstance(f, fields.Boolean))
+
+
+def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeData:
+    """Check and normalise a submission; raise IntakeInvalid (all errors) or SpamSuspected."""
+    try:
+        data: dict[str, Any] = _SUBMISSION.load(payload)
+        schema_errors: dict[str, str] = {}
+    except ValidationError as exc:
+        schema_errors = _flatten(exc.messages)
+        # Keep checking what did load, so the person sees every problem in one round.
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        defaults = _SUBMISSION.load({})
+        data = {**defaults, **valid}
+        data["persons"] = [
+            {**_PERSON.load({}), **p} for p in data.get("persons", []) if isinstance(p, dict)
+        ]
+    if data.get("website", "").strip():
+        raise SpamSuspected()
+    checker = _Checker(data, today)
+    persons = checker.persons()
+    phone, email, channel = checker.contact()
+    commune = checker.commune()
+    if not data["reason"]:
+        checker.errors["reason"] = "Dites-nous pourquoi vous cherchez un médecin traitant."
+    if not data["consent"]:
+        checker.errors["consent"] = (
+            "Votre accord est nécessaire pour que la CPTS traite votre demande."
+        )
+    errors = {**checker.errors, **schema_errors}
+    if errors or commune is None:
+        raise IntakeInvalid(errors, checker.communes)
+    return IntakeData(
+        persons=persons,
+        phone=phone,
+        email=email,
+        preferred_channel=channel,
+        best_time=data["best_time"].strip(),
+        street=data["street"].strip(),
+        postal_code=commune.postal_codes[0]
+        if data["postal_code"].strip() not in commune.postal_codes
+        else data["postal_code"].strip(),
+        commune=commune,
+        reason=Reason(data["reason"]),
+        reason_detail=data["reason_detail"].strip(),
+        already_sees_gp=data["already_sees_gp"],
+        need_home_visits=data["need_home_visits"],
+        need_reduced_mobility=data["need_reduced_mobility"],
+        need_chronic_followup=data["need_chronic_followup"],
+        language=data["language"].strip(),
+        css_ame=data["css_ame"],
+        comment=data["comment"].strip(),
+        agrees_to_survey=data["agrees_to_survey"],
+        # Counted by the indicators: keep it to the flyer's form (pharmacie, site-web...).
+        source_tag=re.sub(r"[^a-z0-9]+", "-", data["source_tag"].lower()).strip("-"),
+    )
+
+
+def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
+    """The HTML form's flat fields (persons-0-first_name...) as the API's JSON shape."""
+    payload: dict[str, Any] = {}
+    for name in _SUBMISSION.fields:
+        if name == "persons":
+            continue
+        if name in _BOOLEANS:
+            payload[name] = name in form
+        else:
+            payload[name] = form.get(name, "")
+    payload["persons"] = [
+        {
+            "first_name": form.get(f"persons-{i}-first_name", ""),
+            "last_name": form.get(f"persons-{i}-last_name", ""),
+            "birth_date": form.get(f"persons-{i}-birth_date", ""),
+            "ald": f"persons-{i}-ald" in form,
+        }
+        for i in range(MAX_PERSONS)
+    ]
+    return payload

@@ -1,0 +1,118 @@
+"""What a person does through their private link: see, complete, withdraw, forward.
+
+The link is signed for one purpose (LinkPurpose.PATIENT_REQUEST) and names one request; every
+read and change through it is audited with the actor "patient".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from models import OPEN_STATUSES, Request, Status, Territory
+from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services import audit
+from orientation.services.contact import (
+    InvalidEmail,
+    InvalidPhone,
+    normalise_email,
+    normalise_phone,
+)
+from orientation.services.workflow import change_status, record_event
+
+MAX_COMMENT = 2000
+
+
+class FollowUpInvalid(ValueError):
+    """A change asked through the link is refused: `errors` by field, in French."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def request_of_token(session: Session, signer: LinkSigner, token: str) -> Request:
+    """The request a private link names; raise LinkInvalid (or LinkExpired) otherwise."""
+    claims = signer.read(LinkPurpose.PATIENT_REQUEST, token)
+    request = session.get(Request, claims.subject_id)
+    if request is None or request.anonymised_at is not None:
+        raise LinkInvalid()
+    return request
+
+
+def audit_read(session: Session, request: Request, ip: str) -> None:
+    audit.record(
+        session, "request.read_by_patient", territory_id=request.territory_id,
+        actor_label="patient", object_type="request", object_id=request.id, ip=ip,
+    )  # fmt: skip
+    session.commit()
+
+
+def complete_request(
+    session: Session, request: Request, *, comment: str, phone: str, email: str, now: datetime,
+    ip: str = "",
+) -> None:  # fmt: skip
+    """Add a comment and/or correct the contact details; raise FollowUpInvalid."""
+    errors: dict[str, str] = {}
+    if request.status not in OPEN_STATUSES:
+        raise FollowUpInvalid({"comment": "Cette demande est close : elle ne peut plus changer."})
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        errors["comment"] = f"Ce texte est trop long : {MAX_COMMENT} caractères au plus."
+    new_phone, new_email = request.phone, request.email
+    if phone.strip():
+        try:
+            new_phone = normalise_phone(phone)
+        except InvalidPhone as exc:
+            errors["phone"] = str(exc)
+    if email.strip():
+        try:
+            new_email = normalise_email(email)
+        except InvalidEmail as exc:
+            errors["email"] = str(exc)
+    if errors:
+        raise FollowUpInvalid(errors)
+    changed = []
+    if new_phone != request.phone:
+        request.phone = new_phone
+        changed.append("téléphone")
+    if new_email != request.email:
+        request.email = new_email
+        changed.append("e-mail")
+    if changed:
+        record_event(request, "contact_corrected", now=now, actor_label="patient",
+                     note="corrigé : " + ", ".join(changed))  # fmt: skip
+    if comment:
+        record_event(request, "patient_comment", now=now, actor_label="patient", note=comment)
+    if not changed and not comment:
+        raise FollowUpInvalid({"comment": "Écrivez un message ou corrigez vos coordonnées."})
+    request.updated_at = now
+    audit.record(
+        session, "request.completed_by_patient", territory_id=request.territory_id,
+        actor_label="patient", object_type="request", object_id=request.id, ip=ip,
+        changed=changed, comment=bool(comment),
+    )  # fmt: skip
+    session.commit()
+
+
+def withdraw_request(session: Session, request: Request, *, now: datetime, ip: str = "") -> None:
+    """The person no longer needs help: the request is withdrawn (kept for the indicators)."""
+    if request.status not in OPEN_STATUSES:
+        return
+    change_status(request, Status.WITHDRAWN, now=now, actor_label="patient",
+                  note="retirée par la personne")  # fmt: skip
+    audit.record(
+        session, "request.withdrawn_by_patient", territory_id=request.territory_id,
+        actor_label="patient", object_type="request", object_id=request.id, ip=ip,
+    )  # fmt: skip
+    session.commit()
+
+
+def close_as_forwarded(
+    session: Session, request: Request, target: Territory, new_reference: str, *, now: datetime
+) -> None:
+    """Close the out-of-territory request once a copy went to the CPTS that covers the commune."""
+    change_status(request, Status.CLOSED, now=now, actor_label="patient",
+                  note=f"transmise à {target.name} ({new_reference})")  # fmt: skip
+    request.closed_reason = f"transmise à {target.name}"[:200]

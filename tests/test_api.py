@@ -1,0 +1,162 @@
+"""The JSON API: submit, read one's own request, communes; OpenAPI generated from the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Request, Source, Territory
+
+
+def payload(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "persons": [{"first_name": "Paul", "last_name": "Dubois", "birth_date": "1950-01-31"}],
+        "phone": "+32 470 12 34 56",
+        "email": "paul.dubois@example.be",
+        "preferred_channel": "email",
+        "postal_code": "59280",
+        "commune": "Armentieres",
+        "reason": "moved",
+        "consent": True,
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def lys(make_territory: Callable[..., Territory]) -> Territory:
+    return make_territory("CPTS Lys", ["59017", "59431", "59143"])
+
+
+def test_a_valid_submission_returns_201_with_the_reference_and_the_private_link(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    response = client.post(f"/api/v1/territories/{lys.slug}/requests", json=payload())
+    assert response.status_code == 201
+    body = response.get_json()
+    request = session.scalars(select(Request)).one()
+    assert body["reference"] == request.reference
+    assert body["status"] == "eligible"
+    assert body["private_link"].startswith("http://localhost/suivi/")
+    assert request.source is Source.API and request.is_priority  # 76 years old
+    assert request.phone == "+32470123456"
+
+
+def test_invalid_fields_get_422_with_one_french_message_per_field(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    body = payload(
+        phone="12", consent=False, persons=[{"first_name": "P", "last_name": "D",
+                                             "birth_date": "2999-01-01"}], comment="x" * 10_000,
+    )  # fmt: skip
+    response = client.post(f"/api/v1/territories/{lys.slug}/requests", json=body)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {
+        "phone": "Ce numéro de téléphone n'existe pas : vérifiez les chiffres.",
+        "consent": "Votre accord est nécessaire pour que la CPTS traite votre demande.",
+        "persons-0-birth_date": "La date de naissance ne peut pas être dans le futur.",
+        "comment": "Ce texte est trop long : 2000 caractères au plus.",
+    }
+    assert session.scalar(select(func.count()).select_from(Request)) == 0
+
+
+def test_wrong_types_are_422_not_a_crash(client: FlaskClient, lys: Territory) -> None:
+    body = payload(persons="Paul", consent="peut-être", phone=42)
+    response = client.post(f"/api/v1/territories/{lys.slug}/requests", json=body)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert errors["consent"] == "Répondez par oui ou non."
+    assert errors["phone"] == "Saisissez du texte."
+    no_json = client.post(f"/api/v1/territories/{lys.slug}/requests", data="x")
+    assert no_json.status_code == 422
+
+
+def test_the_idempotency_key_makes_a_resent_post_return_the_same_request(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    first = client.post(url, json=payload(), headers={"Idempotency-Key": "abc-123"})
+    second = client.post(url, json=payload(), headers={"Idempotency-Key": "abc-123"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json() == second.get_json()
+    assert session.scalar(select(func.count()).select_from(Request)) == 1
+
+
+def test_the_private_link_reads_one_request_and_nothing_else(
+    client: FlaskClient, lys: Territory
+) -> None:
+    link = client.post(f"/api/v1/territories/{lys.slug}/requests", json=payload()).get_json()
+    token = link["private_link"].rsplit("/", 1)[1]
+    body = client.get(f"/api/v1/requests/{token}").get_json()
+    assert body["reference"] == link["reference"]
+    assert body["commune"] == "Armentières" and body["territory"] == "CPTS Lys"
+    assert body["persons"] == [{"first_name": "Paul", "last_name": "Dubois",
+                                "birth_date": "1950-01-31"}]  # fmt: skip
+    assert client.get(f"/api/v1/requests/{token}x").status_code == 404
+
+
+def test_unknown_territory_is_404(client: FlaskClient, lys: Territory) -> None:
+    assert client.post("/api/v1/territories/nope/requests", json=payload()).status_code == 404
+
+
+def test_the_communes_of_a_postal_code(client: FlaskClient, lys: Territory) -> None:
+    body = client.get("/api/v1/communes?postal_code=59280").get_json()
+    assert body == {"communes": [{"insee": "59017", "name": "Armentières"},
+                                 {"insee": "59088", "name": "Bois-Grenier"}]}  # fmt: skip
+
+
+def test_the_openapi_document_describes_the_validation_schema(client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    submission = spec["components"]["schemas"]["Submission"]["properties"]
+    assert submission["comment"]["maxLength"] == 2000
+    assert submission["persons"]["maxItems"] == 6
+    assert "/api/v1/territories/{slug}/requests" in spec["paths"]
+
+
+def test_the_api_needs_no_csrf_token_but_is_rate_limited(
+    settings: Any, make_territory: Callable[..., Territory]
+) -> None:
+    from orientation import create_app
+
+    make_territory("CPTS Lys", ["59017"])
+    app = create_app(
+        settings.with_overrides(extra={"WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": True})
+    )
+    client = app.test_client()
+    statuses = [
+        client.post(
+            "/api/v1/territories/cpts-lys/requests", json=payload(consent=False)
+        ).status_code
+        for _ in range(31)
+    ]
+    app.extensions["orientation.engine"].dispose()
+    assert statuses[:30] == [422] * 30  # no CSRF refusal
+    assert statuses[30] == 429
+
+
+def test_the_api_never_answers_with_a_server_error(app: Flask, lys: Territory) -> None:
+    """Schemathesis fuzzes every operation of /api/openapi.json (run without its pytest plugin)."""
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 3
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        def fuzz(case: Any) -> None:
+            if "slug" in (case.path_parameters or {}):
+                case.path_parameters["slug"] = lys.slug  # reach the validation, not only a 404
+            case.call_and_validate(checks=[not_a_server_error])
+
+        fuzz()

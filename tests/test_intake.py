@@ -1,0 +1,246 @@
+"""The public questionnaire: a person submits once, gets a reference, a private link and an SMS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Channel, Message, Request, RequestEvent, Source, Status, Territory
+from notifications.sms import sms_length
+from orientation import Settings
+from orientation.links import LinkPurpose, LinkSigner
+
+
+def answers(**changes: Any) -> dict[str, str]:
+    """A complete, valid questionnaire as the browser posts it."""
+    form = {
+        "nonce": "",
+        "source_tag": "pharmacie",
+        "persons-0-first_name": "Jeanne",
+        "persons-0-last_name": "Martin",
+        "persons-0-birth_date": "1980-05-04",
+        "phone": "06 12 34 56 78",
+        "email": "",
+        "preferred_channel": "sms",
+        "street": "12 rue de la Gare",
+        "postal_code": "59280",
+        "commune": "Armentières",
+        "reason": "gp_left",
+        "consent": "on",
+    }
+    form.update(changes)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.fixture
+def lys(make_territory: Callable[..., Territory]) -> Territory:
+    return make_territory("CPTS Lys", ["59017", "59431", "59143"], dpo_contact="dpo@lys.example")
+
+
+def test_the_questionnaire_opens_from_the_flyer_url_with_the_rgpd_notice(
+    client: FlaskClient, lys: Territory
+) -> None:
+    page = client.get(f"/cpts/{lys.slug}/demande?source=pharmacie")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Trouver un médecin traitant" in html
+    assert 'name="source_tag" value="pharmacie"' in html
+    assert "Responsable du traitement : CPTS Lys" in html
+    assert "dpo@lys.example" in html
+    assert "12 mois après la clôture" in html
+    assert 'name="website"' in html  # the honeypot
+
+
+def test_an_unknown_cpts_is_a_404(client: FlaskClient, lys: Territory) -> None:
+    assert client.get("/cpts/nowhere/demande").status_code == 404
+
+
+def test_a_valid_submission_is_eligible_and_acknowledged_by_sms(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    response = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="n-1"))
+    assert response.status_code == 303
+    confirmation = client.get(response.headers["Location"])
+    html = confirmation.get_data(as_text=True)
+    request = session.scalars(select(Request)).one()
+    assert request.reference in html
+    assert "/suivi/" in html
+    assert request.status is Status.ELIGIBLE
+    assert request.source is Source.QUESTIONNAIRE and request.source_tag == "pharmacie"
+    assert request.phone == "+33612345678"
+    assert request.commune_insee == "59017"
+    assert [p.first_name for p in request.persons] == ["Jeanne"]
+    events = session.scalars(select(RequestEvent).order_by(RequestEvent.id)).all()
+    assert [(e.kind, e.to_status) for e in events] == [
+        ("submitted", "received"),
+        ("status", "eligible"),
+    ]
+    message = session.scalars(select(Message)).one()
+    assert message.channel is Channel.SMS and message.recipient == "+33612345678"
+    assert request.reference in message.body and "/suivi/" in message.body
+    assert sms_length(message.body).encoding == "GSM-7"
+
+
+def test_a_double_tap_creates_one_request(
+    client: FlaskClient, session: Session, lys: Territory, settings: Settings
+) -> None:
+    first = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="same-nonce"))
+    second = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="same-nonce"))
+    signer = LinkSigner(settings.secret_key)
+    subjects = {
+        signer.read(LinkPurpose.PATIENT_REQUEST, r.headers["Location"].split("/")[2]).subject_id
+        for r in (first, second)
+    }
+    assert subjects == {session.scalars(select(Request)).one().id}
+    assert count(session, Request) == 1
+    assert count(session, Message) == 1
+
+
+def test_a_commune_outside_the_territory_is_out_of_territory_with_cpam_guidance(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    response = client.post(
+        f"/cpts/{lys.slug}/demande",
+        data=answers(postal_code="59000", commune="Lille"),
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert session.scalars(select(Request)).one().status is Status.OUT_OF_TERRITORY
+    assert "ameli.fr" in html
+    assert "hors de notre territoire" in session.scalars(select(Message)).one().body
+
+
+def test_out_of_territory_points_to_the_hosted_cpts_and_forwards_the_request(
+    client: FlaskClient,
+    session: Session,
+    lys: Territory,
+    make_territory: Callable[..., Territory],
+) -> None:
+    lille = make_territory("CPTS Grand Lille", ["59350"])
+    response = client.post(
+        f"/cpts/{lys.slug}/demande",
+        data=answers(postal_code="59000", commune="Lille"),
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert "CPTS Grand Lille couvre Lille" in html
+    assert lille.contact_phone in html
+    token = response.request.path.split("/")[2]
+    forwarded = client.post(f"/suivi/{token}/transmettre/{lille.slug}", follow_redirects=True)
+    assert forwarded.status_code == 200
+    again = client.post(f"/suivi/{token}/transmettre/{lille.slug}")
+    assert again.status_code == 303  # a second tap finds the copy already made
+    requests = session.scalars(select(Request).order_by(Request.id)).all()
+    assert [(r.territory_id, r.status) for r in requests] == [
+        (lys.id, Status.CLOSED),
+        (lille.id, Status.ELIGIBLE),
+    ]
+    assert "CPTS Grand Lille" in requests[0].closed_reason
+
+
+def test_priority_comes_from_ages_ald_and_css(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="a"))
+    client.post(
+        f"/cpts/{lys.slug}/demande",
+        data=answers(
+            nonce="b",
+            **{
+                "persons-1-first_name": "Léo",
+                "persons-1-last_name": "Martin",
+                "persons-1-birth_date": "2024-01-02",
+            },
+        ),
+    )
+    client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="c", **{"persons-0-ald": "on"}))
+    client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="d", css_ame="on"))
+    client.post(
+        f"/cpts/{lys.slug}/demande",
+        data=answers(nonce="e", **{"persons-0-birth_date": "1940-01-01"}),
+    )
+    flags = [r.is_priority for r in session.scalars(select(Request).order_by(Request.id))]
+    assert flags == [False, True, True, True, True]
+
+
+def test_the_honeypot_saves_nothing(client: FlaskClient, session: Session, lys: Territory) -> None:
+    response = client.post(f"/cpts/{lys.slug}/demande", data=answers(website="http://spam"))
+    assert response.status_code == 200
+    assert count(session, Request) == 0
+
+
+def test_a_bad_commune_reshows_the_form_with_the_communes_of_the_postal_code(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    response = client.post(f"/cpts/{lys.slug}/demande", data=answers(commune="Saint-Omer"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "n&#39;est pas une commune du code postal 59280" in html
+    assert '<select id="commune" name="commune_insee"' in html
+    assert '<option value="59017">Armentières</option>' in html
+    assert 'value="Jeanne"' in html  # the rest is kept
+    chosen = client.post(
+        f"/cpts/{lys.slug}/demande", data=answers(commune="", commune_insee="59017")
+    )
+    assert chosen.status_code == 303
+    assert count(session, Request) == 1
+
+
+def test_the_person_sees_completes_and_withdraws_through_the_private_link(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    location = client.post(f"/cpts/{lys.slug}/demande", data=answers()).headers["Location"]
+    link = location.removesuffix("/confirmation")
+    page = client.get(link).get_data(as_text=True)
+    assert "Jeanne Martin, 04/05/1980" in page
+    bad = client.post(f"{link}/completer", data={"comment": "", "phone": "12"})
+    assert bad.status_code == 422
+    assert "Ce numéro de téléphone" in bad.get_data(as_text=True)
+    client.post(
+        f"{link}/completer", data={"comment": "Je préfère le matin <b>", "phone": "07 81 22 33 44"}
+    )
+    request = session.scalars(select(Request)).one()
+    session.refresh(request)
+    assert request.phone == "+33781223344"
+    assert "Je préfère le matin <b>" in [e.note for e in request.events]
+    client.post(f"{link}/retirer")
+    session.refresh(request)
+    assert request.status is Status.WITHDRAWN
+    assert "Votre demande est retirée" in client.get(link + "?fait=retiree").get_data(as_text=True)
+
+
+def test_a_tampered_private_link_is_a_404(client: FlaskClient, lys: Territory) -> None:
+    assert client.get("/suivi/not-a-token").status_code == 404
+
+
+def test_the_form_needs_its_csrf_token_and_is_rate_limited_per_client(
+    settings: Settings, lys: Territory
+) -> None:
+    import re
+
+    from orientation import create_app
+
+    app = create_app(
+        settings.with_overrides(extra={"WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": True})
+    )
+    client = app.test_client()
+    url = f"/cpts/{lys.slug}/demande"
+    assert client.post(url, data=answers(nonce="x0")).status_code == 400  # no token
+    page = client.get(url).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    statuses = [
+        client.post(url, data=answers(nonce=f"x{i}", csrf_token=found.group(1))).status_code
+        for i in range(1, 12)
+    ]
+    app.extensions["orientation.engine"].dispose()
+    assert statuses == [303] * 10 + [429]  # 10 per minute and per client address
