@@ -325,5 +325,5 @@ def accepted_doctors(session: Session, request: Request) -> list[tuple[Doctor, f
             DoctorContact.status == ContactStatus.ACCEPTED,
         )
         .order_by(DoctorContact.position)
-    ).tuples()
-    return list(rows)
+    )
+    return [(doctor, km) for doctor, km in rows]

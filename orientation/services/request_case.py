@@ -107,14 +107,15 @@ def case_view(session: Session, territory: Territory, request: Request, now: dat
     if request.lat is not None and request.lon is not None:
         shape = territory_shape(frozenset(territory.insee_codes))
         in_territory = shape.contains(request.lat, request.lon)
-    contacts = list(
-        session.execute(
+    contacts = [
+        (contact, doctor)
+        for contact, doctor in session.execute(
             select(DoctorContact, Doctor)
             .join(Doctor, Doctor.id == DoctorContact.doctor_id)
             .where(DoctorContact.request_id == request.id)
             .order_by(DoctorContact.position, DoctorContact.id)
-        ).tuples()
-    )
+        )
+    ]
     messages = session.scalars(
         select(Message).where(Message.request_id == request.id).order_by(Message.id)
     ).all()
