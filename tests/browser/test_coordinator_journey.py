@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from models import Doctor, Message, Request, Status, Territory, User, utcnow
 from tests.conftest import PASSWORD
 
-# Screenshots for people to look at (README); kept out of the repository unless asked for.
-SHOTS = Path(os.environ.get("ORIENTATION_SCREENSHOTS", "/tmp/orientation-screenshots"))
+# Screenshots for people to look at: ORIENTATION_SCREENSHOTS=folder keeps them.
+SHOTS_ENV = "ORIENTATION_SCREENSHOTS"
 
 
 def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
@@ -27,7 +27,9 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     make_user: Callable[..., User],
     make_request: Callable[..., Request],
     make_doctor: Callable[..., Doctor],
+    tmp_path: Path,
 ) -> None:
+    shots = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path
     territory = make_territory(name="CPTS Lys-Armentières")
     now = utcnow()
     request = make_request(
@@ -53,7 +55,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     )  # fmt: skip
     make_doctor(territory, last_name="Sansvisite", lat=50.689, lon=2.881)
     user = make_user(territory)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
 
     page = desktop_page
     page.goto(live_server + "/connexion")
@@ -66,7 +68,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     rows = page.locator("table.queue tbody tr")
     assert rows.count() == 3
     assert request.reference in rows.nth(0).inner_text()  # priority, then oldest
-    page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+    page.screenshot(path=str(shots / "queue.png"), full_page=True)
 
     page.get_by_role("link", name=request.reference).click()
     assert (
@@ -100,7 +102,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     assert "UCS-2" in counter.inner_text() and "ê" in counter.inner_text()
     sms.fill("Dr Dupont peut devenir votre medecin traitant : 03 20 00 00 01.")
     assert "GSM-7" in counter.inner_text() and "1 SMS" in counter.inner_text()
-    page.screenshot(path=str(SHOTS / "request.png"), full_page=True)
+    page.screenshot(path=str(shots / "request.png"), full_page=True)
     page.get_by_role("button", name="Envoyer la proposition").click()
     assert page.get_by_text("Proposition envoyée (sms, email).").is_visible()
 
