@@ -70,7 +70,7 @@ class Request(TerritoryOwned, Base):
         # The queue: open requests of one territory, priority first, then oldest.
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
         # Requests whose cascade of doctors ran out: flagged in the queue.
-        Index("ix_requests_cascade_state", "territory_id", "cascade_state"),
+        Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -86,7 +86,7 @@ def upgrade() -> None:
             sa.Column("cascade_state", sa.String(length=12), nullable=False, server_default="")
         )
         batch_op.create_index(
-            "ix_requests_cascade_state", ["territory_id", "cascade_state"], unique=False
+            "ix_requests_cascade_state", ["territory_id", "cascade_state", "status"], unique=False
         )
 
 
