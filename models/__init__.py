@@ -3,6 +3,7 @@
 from models.audit import AuditEntry
 from models.base import Base, TerritoryOwned, utcnow
 from models.commune import Commune
+from models.contact import ContactStatus, DoctorContact
 from models.doctor import Accepting, Doctor, LocationPrecision, VolunteerStatus
 from models.message import Channel, Message, MessageStatus
 from models.request import (
@@ -24,7 +25,9 @@ __all__ = [
     "Base",
     "Channel",
     "Commune",
+    "ContactStatus",
     "Doctor",
+    "DoctorContact",
     "LocationPrecision",
     "Message",
     "MessageStatus",

@@ -69,6 +69,8 @@ class Request(TerritoryOwned, Base):
     __table_args__ = (
         # The queue: open requests of one territory, priority first, then oldest.
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
+        # Requests whose cascade of doctors ran out: flagged in the queue.
+        Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,6 +114,9 @@ class Request(TerritoryOwned, Base):
         ForeignKey("doctors.id", ondelete="SET NULL"), default=None
     )
     closed_reason: Mapped[str] = mapped_column(String(200), default="")
+    # The automatic cascade of doctor contacts: "" (none), running, done, exhausted.
+    # "exhausted" flags the request in the queue: the coordinator must take it over.
+    cascade_state: Mapped[str] = mapped_column(String(12), default="")
     anonymised_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

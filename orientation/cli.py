@@ -19,7 +19,7 @@ from orientation.db import engine, session_factory
 
 
 def register(app: Flask) -> None:
-    for command in (init_command, territory_group, demo_command, serve_command):
+    for command in (init_command, territory_group, demo_command, serve_command, cascade_command):
         app.cli.add_command(command)
 
 
@@ -123,6 +123,28 @@ def demo_command() -> None:
     click.echo(f"Demo ready. Open {base_url}/ ; staff log in at {base_url}/connexion with:")
     for login in logins:
         click.echo(f"  {login.role:<12} {login.email:<36} {login.password}   ({login.territory})")
+
+
+@click.command("cascade")
+@with_appcontext
+def cascade_command() -> None:
+    """Ask the next doctor where the current one did not answer in time (run from a timer)."""
+    from orientation.links import LinkSigner
+    from orientation.services.cascade import advance_cascades
+    from orientation.services.doctor_contacts import Links
+
+    settings = current_app.extensions["orientation.settings"]
+    links = Links(LinkSigner(settings.secret_key), settings.base_url.rstrip("/"))
+    session = _session()
+    try:
+        summary = advance_cascades(session, utcnow(), links)
+        session.commit()
+    finally:
+        session.close()
+    click.echo(
+        f"Cascades: {summary.expired} unanswered, {summary.asked} doctors asked, "
+        f"{summary.exhausted} exhausted (coordinator alerted)."
+    )
 
 
 @click.command("serve")

@@ -7,15 +7,30 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import api, auth, flyers, intake_staff, patient, public, workspace
+    from orientation.blueprints import (
+        api,
+        auth,
+        doctor_answer,
+        flyers,
+        intake_staff,
+        patient,
+        public,
+        requests_staff,
+        workspace,
+    )
 
-    app.register_blueprint(public.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(workspace.bp)
-    app.register_blueprint(patient.bp)
-    app.register_blueprint(intake_staff.bp)
-    app.register_blueprint(flyers.bp)
-    app.register_blueprint(api.bp)
+    for blueprint in (
+        public.bp,
+        auth.bp,
+        workspace.bp,
+        patient.bp,
+        intake_staff.bp,
+        flyers.bp,
+        api.bp,
+        requests_staff.bp,
+        doctor_answer.bp,
+    ):
+        app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:

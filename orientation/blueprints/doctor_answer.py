@@ -1,0 +1,110 @@
+"""Answers through signed links, no password: a doctor accepts or declines a patient; a patient
+confirms the proposal. A tampered, expired or replayed link changes nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+
+from models import Request, utcnow
+from orientation.db import db_session
+from orientation.extensions import limiter
+from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services import audit
+from orientation.services.doctor_contacts import (
+    ANSWERS,
+    AnswerOutcome,
+    anonymised_case,
+    answer_state,
+    load_answer_case,
+    record_answer,
+)
+from orientation.services.proposal import confirm_orientation
+from orientation.services.request_case import CaseError
+
+bp = Blueprint("doctor_answer", __name__)
+
+
+def _signer() -> LinkSigner:
+    return LinkSigner(current_app.extensions["orientation.settings"].secret_key)
+
+
+def _bad_link(expired: bool) -> ResponseReturnValue:
+    return render_template("doctor_answer/bad_link.html", expired=expired), 410 if expired else 404
+
+
+@bp.route("/medecin/reponse/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute")
+def answer(token: str) -> ResponseReturnValue:
+    try:
+        claims = _signer().read(LinkPurpose.DOCTOR_ANSWER, token)
+    except LinkExpired:
+        return _bad_link(expired=True)
+    except LinkInvalid:
+        return _bad_link(expired=False)
+    session = db_session()
+    case = load_answer_case(session, claims.subject_id)
+    if case is None or claims.extra not in ANSWERS:
+        return _bad_link(expired=False)
+    now = utcnow()
+    if request.method == "GET":
+        return render_template(
+            "doctor_answer/answer.html",
+            case=anonymised_case(case.request, now.date()),
+            territory=case.territory,
+            suggested=claims.extra,
+            state=answer_state(case),
+        )
+    choice = request.form.get("answer", "")
+    if choice not in ANSWERS:
+        choice = claims.extra
+    outcome = record_answer(session, case, choice == "accept", now)
+    if outcome is AnswerOutcome.NO_CAPACITY:
+        session.rollback()  # the contact stays open: the doctor may free a place and retry
+    else:
+        audit.record(
+            session,
+            "doctor.answer",
+            territory_id=case.territory.id,
+            actor_label=f"doctor:{case.doctor.id}",
+            object_type="doctor_contact",
+            object_id=case.contact.id,
+            ip=request.remote_addr or "",
+            outcome=outcome.value,
+        )
+        session.commit()
+    return render_template(
+        "doctor_answer/result.html", outcome=outcome.value, territory=case.territory
+    )
+
+
+@bp.post("/suivi/<token>/confirmer")
+@limiter.limit("20 per minute")
+def patient_confirm(token: str) -> ResponseReturnValue:
+    try:
+        claims = _signer().read(LinkPurpose.PATIENT_REQUEST, token)
+    except LinkExpired:
+        return _bad_link(expired=True)
+    except LinkInvalid:
+        return _bad_link(expired=False)
+    session = db_session()
+    found = session.get(Request, claims.subject_id)
+    if found is None:
+        return _bad_link(expired=False)
+    try:
+        confirm_orientation(session, found, utcnow())
+    except CaseError as exc:
+        session.rollback()
+        return render_template("doctor_answer/confirmed.html", error=str(exc)), 409
+    audit.record(
+        session,
+        "request.patient_confirmed",
+        territory_id=found.territory_id,
+        actor_label="patient",
+        object_type="request",
+        object_id=found.id,
+        ip=request.remote_addr or "",
+    )
+    session.commit()
+    return render_template("doctor_answer/confirmed.html", error="")

@@ -1,0 +1,331 @@
+"""Coordinator workspace: the queue and the request page with its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from models import Channel, Request, Role, Source, Status, utcnow
+from notifications.sms import sms_length
+from orientation.auth import staff_required
+from orientation.links import LinkSigner
+from orientation.services import audit
+from orientation.services.cascade import start_cascade
+from orientation.services.doctor_contacts import Links, accepted_doctors, ask_doctors
+from orientation.services.matching import NoPatientPoint, rank_doctors
+from orientation.services.proposal import (
+    CALL_OUTCOME_LABELS,
+    CallOutcome,
+    ProposalInput,
+    close_request,
+    doctors_by_ids,
+    draft_proposal,
+    mark_oriented,
+    record_phone_call,
+    send_proposal,
+)
+from orientation.services.queue import NEEDS, QUEUE_STATUSES, Cursor, QueueFilters, queue_page
+from orientation.services.queue import waiting_label as _waiting_label
+from orientation.services.request_case import (
+    EVENT_LABELS,
+    CaseError,
+    case_view,
+    correct_point,
+    get_request,
+    override_territory,
+)
+
+bp = Blueprint("requests_staff", __name__, url_prefix="/espace/demandes")
+COORDINATION = (Role.COORDINATOR, Role.CPTS_ADMIN)
+
+
+def _links() -> Links:
+    settings = current_app.extensions["orientation.settings"]
+    return Links(LinkSigner(settings.secret_key), settings.base_url.rstrip("/"))
+
+
+def _audit(action: str, object_id: int, **details: Any) -> None:
+    audit.record(
+        g.session,
+        action,
+        territory_id=g.territory.id,
+        user_id=g.user.id,
+        object_type="request",
+        object_id=object_id,
+        ip=request.remote_addr or "",
+        **details,
+    )
+
+
+def _load(request_id: int) -> Request:
+    """The request of the coordinator's CPTS, or a 404 (audited: ids may be probed)."""
+    found = get_request(g.session, request_id)
+    if found is None:
+        _audit("request.not_found", request_id)
+        g.session.commit()
+        abort(404)
+    return found
+
+
+def _filters() -> QueueFilters:
+    args = request.args
+    status = args.get("statut", "")
+    source = args.get("source", "")
+    return QueueFilters(
+        status=Status(status) if status in Status._value2member_map_ else None,
+        source=Source(source) if source in Source._value2member_map_ else None,
+        priority_only=args.get("priorite") == "1",
+        need=args.get("besoin", "") if args.get("besoin", "") in NEEDS else "",
+        commune_insee=args.get("commune", "")[:5] if args.get("commune", "").isdigit() else "",
+        alert_only=args.get("alerte") == "1",
+    )
+
+
+@bp.get("")
+@staff_required(*COORDINATION)
+def queue() -> ResponseReturnValue:
+    filters = _filters()
+    cursor = Cursor.decode(request.args.get("apres", ""))
+    page = queue_page(g.session, g.territory.id, utcnow(), filters, cursor)
+    audit.record(
+        g.session,
+        "queue.read",
+        territory_id=g.territory.id,
+        user_id=g.user.id,
+        ip=request.remote_addr or "",
+        shown=len(page.rows),
+    )
+    g.session.commit()
+    args = {k: v for k, v in request.args.items() if k != "apres"}
+    return render_template(
+        "requests/queue.html",
+        page=page,
+        filters=filters,
+        args=args,
+        statuses=QUEUE_STATUSES,
+        sources=list(Source),
+        waiting_label=_waiting_label,
+        first_page=cursor is None,
+    )
+
+
+def _render_case(
+    found: Request,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    code: int = 200,
+    chosen_ids: list[int] | None = None,
+) -> ResponseReturnValue:
+    now = utcnow()
+    view = case_view(g.session, g.territory, found, now)
+    try:
+        ranking = rank_doctors(g.session, g.territory, found, now)
+        ranking_error = ""
+    except NoPatientPoint:
+        ranking, ranking_error = None, "Placez d'abord le domicile (latitude et longitude)."
+    accepted = accepted_doctors(g.session, found)
+    if chosen_ids:
+        distances: dict[int, float | None] = {
+            c.doctor.id: c.distance_km for c in (ranking.candidates if ranking else [])
+        }
+        distances.update({d.id: km for d, km in accepted})
+        proposed = [(d, distances.get(d.id)) for d in doctors_by_ids(g.session, chosen_ids)]
+    else:
+        proposed = accepted or (
+            [(c.doctor, c.distance_km) for c in ranking.candidates[:3]] if ranking else []
+        )
+    draft = draft_proposal(g.territory, found, proposed, _links())
+    values = values or {}
+    sms_text = values.get("sms_body", draft.sms)
+    return render_template(
+        "requests/case.html",
+        view=view,
+        req=found,
+        ranking=ranking,
+        ranking_error=ranking_error,
+        accepted=accepted,
+        proposed_ids={d.id for d, _ in proposed},
+        draft=draft,
+        sms_text=sms_text,
+        sms=sms_length(sms_text),
+        email_subject=values.get("email_subject", draft.email_subject),
+        email_body=values.get("email_body", draft.email_body),
+        errors=errors or {},
+        call_outcomes=CALL_OUTCOME_LABELS,
+        event_labels=EVENT_LABELS,
+    ), code
+
+
+@bp.get("/<int:request_id>")
+@staff_required(*COORDINATION)
+def case(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    _audit("request.read", found.id)
+    g.session.commit()
+    return _render_case(found)
+
+
+def _done(found: Request, message: str, action: str) -> ResponseReturnValue:
+    _audit(action, found.id)
+    g.session.commit()
+    flash(message, "success")
+    return redirect(url_for("requests_staff.case", request_id=found.id))
+
+
+def _refused(found: Request, exc: CaseError) -> ResponseReturnValue:
+    g.session.rollback()
+    flash(str(exc), "error")
+    return redirect(url_for("requests_staff.case", request_id=found.id))
+
+
+def _float(name: str) -> float | None:
+    try:
+        return float(request.form.get(name, "").replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _doctor_ids() -> list[int]:
+    return [int(i) for i in request.form.getlist("doctor_ids") if i.isdigit()]
+
+
+@bp.post("/<int:request_id>/position")
+@staff_required(*COORDINATION)
+def position(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    try:
+        correct_point(found, _float("lat"), _float("lon"), now=utcnow(), user_id=g.user.id)
+    except CaseError as exc:
+        g.session.rollback()
+        found = _load(request_id)
+        return _render_case(found, {exc.field: str(exc)}, dict(request.form), 422)
+    return _done(found, "Le point du domicile est corrigé.", "request.point_corrected")
+
+
+@bp.post("/<int:request_id>/territoire")
+@staff_required(*COORDINATION)
+def territory_override(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    try:
+        override_territory(found, request.form.get("reason", ""), now=utcnow(), user_id=g.user.id)
+    except CaseError as exc:
+        g.session.rollback()
+        found = _load(request_id)
+        return _render_case(found, {exc.field or "override": str(exc)}, dict(request.form), 422)
+    return _done(found, "La demande est acceptée sur le territoire.", "request.territory_override")
+
+
+@bp.post("/<int:request_id>/solliciter")
+@staff_required(*COORDINATION)
+def ask(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    now = utcnow()
+    try:
+        ranking = rank_doctors(g.session, g.territory, found, now, k=50)
+        distances: dict[int, float | None] = {
+            c.doctor.id: c.distance_km for c in ranking.candidates
+        }
+        distances.update({d.doctor.id: d.distance_km for d in ranking.left_out})
+        doctors = [(d, distances.get(d.id)) for d in doctors_by_ids(g.session, _doctor_ids())]
+        if request.form.get("mode") == "cascade":
+            start_cascade(g.session, g.territory, found, links=_links(), now=now, user_id=g.user.id)
+            message = "La cascade est lancée : le médecin le plus proche est sollicité."
+        else:
+            ask_doctors(
+                g.session, g.territory, found, doctors, links=_links(), now=now, user_id=g.user.id
+            )
+            message = f"{len(doctors)} médecin(s) sollicité(s)."
+    except (CaseError, NoPatientPoint) as exc:
+        return _refused(found, CaseError(str(exc)))
+    return _done(found, message, "request.doctors_asked")
+
+
+@bp.post("/<int:request_id>/proposition")
+@staff_required(*COORDINATION)
+def proposal(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    form = request.form
+    chosen = [(d, _float(f"distance_{d.id}")) for d in doctors_by_ids(g.session, _doctor_ids())]
+    channels = frozenset(Channel(c) for c in form.getlist("channels") if c in ("sms", "email"))
+    if form.get("mode") == "preview":  # redraft the texts for the ticked doctors, change nothing
+        return _render_case(found, chosen_ids=[d.id for d, _ in chosen] or [0])
+    try:
+        if form.get("mode") == "phone":
+            outcome = form.get("outcome", "")
+            if outcome not in CallOutcome._value2member_map_:
+                raise CaseError("Indiquez le résultat de l'appel.", "outcome")
+            record_phone_call(
+                found,
+                CallOutcome(outcome),
+                chosen,
+                note=form.get("call_note", ""),
+                now=utcnow(),
+                user_id=g.user.id,
+            )
+            message = "L'appel est enregistré."
+        else:
+            sent = send_proposal(
+                g.session,
+                g.territory,
+                found,
+                ProposalInput(
+                    chosen,
+                    channels,
+                    form.get("sms_body", ""),
+                    form.get("email_subject", ""),
+                    form.get("email_body", ""),
+                ),
+                now=utcnow(),
+                user_id=g.user.id,
+            )
+            message = f"Proposition envoyée ({', '.join(sent)})."
+    except CaseError as exc:
+        g.session.rollback()
+        found = _load(request_id)
+        return _render_case(found, {exc.field or "proposal": str(exc)}, dict(form), 422)
+    return _done(found, message, "request.proposal")
+
+
+@bp.post("/<int:request_id>/orientee")
+@staff_required(*COORDINATION)
+def oriented(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    raw = request.form.get("doctor_id", "")
+    try:
+        mark_oriented(
+            g.session,
+            found,
+            int(raw) if raw.isdigit() else None,
+            now=utcnow(),
+            user_id=g.user.id,
+        )
+    except CaseError as exc:
+        return _refused(found, exc)
+    return _done(found, "La demande est orientée.", "request.oriented")
+
+
+@bp.post("/<int:request_id>/cloture")
+@staff_required(*COORDINATION)
+def close(request_id: int) -> ResponseReturnValue:
+    found = _load(request_id)
+    try:
+        close_request(
+            g.session, found, request.form.get("reason", ""), now=utcnow(), user_id=g.user.id
+        )
+    except CaseError as exc:
+        g.session.rollback()
+        found = _load(request_id)
+        return _render_case(found, {"close_reason": str(exc)}, dict(request.form), 422)
+    return _done(found, "La demande est clôturée.", "request.closed")

@@ -1,0 +1,329 @@
+"""Asking doctors whether they can take a patient, and recording their answers (fiche 2).
+
+A doctor sees only initials, age band, commune and needs until they accept (RGPD
+minimisation). Each contact carries two signed links (accept, decline); an answer is taken
+once, and an accept reserves one place of the doctor's declared capacity atomically.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from geo.communes import gazetteer
+from models import (
+    Channel,
+    ContactStatus,
+    Doctor,
+    DoctorContact,
+    Request,
+    Status,
+    Territory,
+)
+from notifications.outbox import queue_message
+from notifications.templates import render_message
+from orientation.links import LinkPurpose, LinkSigner
+from orientation.services.matching import needs_labels, patient_needs
+from orientation.services.request_case import CaseError
+from orientation.services.workflow import change_status, record_event
+
+ANSWERS = ("accept", "decline")
+OPEN_CONTACT = (ContactStatus.ASKED,)
+
+
+class AnswerOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    ALREADY_ANSWERED = "already_answered"  # a replayed link: nothing changes
+    NO_LONGER_NEEDED = "no_longer_needed"  # expired, cancelled, or the request is settled
+    NO_CAPACITY = "no_capacity"  # the doctor's declared places are all taken
+
+
+@dataclass(frozen=True)
+class Links:
+    signer: LinkSigner
+    base_url: str
+
+    def doctor_answer(self, contact_id: int, answer: str) -> str:
+        token = self.signer.make(LinkPurpose.DOCTOR_ANSWER, contact_id, 0, answer)
+        return f"{self.base_url}/medecin/reponse/{token}"
+
+    def patient_follow(self, request_id: int) -> str:
+        token = self.signer.make(LinkPurpose.PATIENT_REQUEST, request_id)
+        return f"{self.base_url}/suivi/{token}"
+
+
+@dataclass(frozen=True)
+class AnonymisedCase:
+    """What a doctor sees before agreeing: no name, no address, no phone."""
+
+    initials: str
+    age_bands: list[str]
+    commune: str
+    needs: list[str]
+
+    def line(self) -> str:
+        needs = ", ".join(self.needs) if self.needs else "pas de besoin particulier"
+        return f"{self.initials}, {' ; '.join(self.age_bands)}, {self.commune}. Besoins : {needs}."
+
+
+def _age_band(birth: date | None, today: date) -> str:
+    if birth is None:
+        return "âge non précisé"
+    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    for limit, label in ((6, "moins de 6 ans"), (18, "6 à 17 ans"), (40, "18 à 39 ans")):
+        if age < limit:
+            return label
+    if age < 60:
+        return "40 à 59 ans"
+    return "60 à 69 ans" if age < 70 else "70 ans ou plus"
+
+
+def anonymised_case(request: Request, today: date) -> AnonymisedCase:
+    """Initials, age bands, commune and needs of the household."""
+    initials = " / ".join(
+        f"{p.first_name[:1].upper()}. {p.last_name[:1].upper()}." for p in request.persons
+    )
+    commune = gazetteer().get(request.commune_insee) if request.commune_insee else None
+    return AnonymisedCase(
+        initials=initials or "—",
+        age_bands=[_age_band(p.birth_date, today) for p in request.persons] or ["âge non précisé"],
+        commune=commune.name if commune else request.postal_code,
+        needs=needs_labels(patient_needs(request, today)),
+    )
+
+
+def _channel_for(doctor: Doctor) -> tuple[Channel, str] | None:
+    by_email = (Channel.EMAIL, doctor.email) if doctor.email else None
+    by_sms = (Channel.SMS, doctor.phone) if doctor.phone else None
+    preferred = by_sms if doctor.preferred_channel == "sms" else by_email
+    return preferred or by_email or by_sms
+
+
+def ask_doctors(
+    session: Session,
+    territory: Territory,
+    request: Request,
+    doctors: list[tuple[Doctor, float | None]],
+    *,
+    links: Links,
+    now: datetime,
+    user_id: int | None = None,
+    in_cascade: bool = False,
+) -> list[DoctorContact]:
+    """Create a contact per doctor and queue the anonymised message with two signed links."""
+    if request.status not in (
+        Status.ELIGIBLE,
+        Status.IN_PROGRESS,
+        Status.DOCTORS_CONTACTED,
+        Status.PROPOSED,
+    ):
+        raise CaseError("Vérifiez d'abord que la demande est sur le territoire (statut éligible).")
+    if not doctors:
+        raise CaseError("Choisissez au moins un médecin à solliciter.", "doctor_ids")
+    existing = session.scalars(
+        select(DoctorContact).where(DoctorContact.request_id == request.id)
+    ).all()
+    pending = {
+        c.doctor_id for c in existing if c.status in (ContactStatus.ASKED, ContactStatus.ACCEPTED)
+    }
+    position = max((c.position for c in existing), default=0)
+    case = anonymised_case(request, now.date())
+    contacts = []
+    for doctor, distance in doctors:
+        if doctor.id in pending:
+            continue
+        route = _channel_for(doctor)
+        if route is None:
+            raise CaseError(f"{doctor.display_name} n'a ni e-mail ni téléphone enregistré.")
+        position += 1
+        contact = DoctorContact(
+            territory_id=request.territory_id,
+            request_id=request.id,
+            doctor_id=doctor.id,
+            position=position,
+            in_cascade=in_cascade,
+            distance_km=distance,
+            asked_by_user_id=user_id,
+            asked_at=now,
+        )
+        session.add(contact)
+        session.flush()  # the id goes into the signed links
+        channel, recipient = route
+        rendered = render_message(
+            "doctor_request",
+            channel,
+            {
+                "territory_name": territory.name,
+                "territory_phone": territory.contact_phone,
+                "doctor_last_name": doctor.last_name,
+                "case_line": case.line(),
+                "accept_url": links.doctor_answer(contact.id, "accept"),
+                "decline_url": links.doctor_answer(contact.id, "decline"),
+            },
+        )
+        queue_message(
+            session,
+            territory_id=request.territory_id,
+            channel=channel,
+            recipient=recipient,
+            subject=rendered.subject,
+            body=rendered.body,
+            purpose="doctor_request",
+            idempotency_key=f"doctor-request-{contact.id}",
+            request_id=request.id,
+            doctor_id=doctor.id,
+        )
+        contacts.append(contact)
+    if not contacts:
+        raise CaseError("Ces médecins ont déjà été sollicités pour cette demande.", "doctor_ids")
+    names = ", ".join(
+        f"{d.display_name}" for d, _ in doctors if d.id in {c.doctor_id for c in contacts}
+    )
+    how = "cascade automatique" if in_cascade else "sollicitation"
+    if request.status in (Status.ELIGIBLE, Status.IN_PROGRESS):
+        change_status(
+            request,
+            Status.DOCTORS_CONTACTED,
+            now=now,
+            actor_user_id=user_id,
+            actor_label="" if user_id else "système",
+            note=f"{how} : {names}",
+        )
+    else:
+        record_event(
+            request,
+            "doctors_asked",
+            now=now,
+            actor_user_id=user_id,
+            actor_label="" if user_id else "système",
+            note=f"{how} : {names}",
+        )
+    return contacts
+
+
+@dataclass(frozen=True)
+class AnswerCase:
+    contact: DoctorContact
+    request: Request
+    doctor: Doctor
+    territory: Territory
+
+
+def load_answer_case(session: Session, contact_id: int) -> AnswerCase | None:
+    """The contact a doctor's link names, with its request, doctor and CPTS."""
+    row = session.execute(
+        select(DoctorContact, Request, Doctor, Territory)
+        .join(Request, Request.id == DoctorContact.request_id)
+        .join(Doctor, Doctor.id == DoctorContact.doctor_id)
+        .join(Territory, Territory.id == DoctorContact.territory_id)
+        .where(DoctorContact.id == contact_id)
+    ).first()
+    return AnswerCase(*row) if row is not None else None
+
+
+def answer_state(case: AnswerCase) -> AnswerOutcome | None:
+    """None when the doctor can still answer; otherwise why not."""
+    if case.contact.status in (ContactStatus.ACCEPTED, ContactStatus.DECLINED):
+        return AnswerOutcome.ALREADY_ANSWERED
+    if case.contact.status != ContactStatus.ASKED or case.request.status not in (
+        Status.DOCTORS_CONTACTED,
+        Status.IN_PROGRESS,
+        Status.PROPOSED,
+    ):
+        return AnswerOutcome.NO_LONGER_NEEDED
+    return None
+
+
+def record_answer(session: Session, case: AnswerCase, accept: bool, now: datetime) -> AnswerOutcome:
+    """Take the doctor's answer once; an accept reserves one place or is refused.
+
+    Both updates are conditional single statements, so two answers racing (a double click,
+    two coordinators' doctors sharing the last place) cannot both win: the database decides.
+    The caller commits, or rolls back on NO_CAPACITY.
+    """
+    state = answer_state(case)
+    if state is not None:
+        return state
+    claimed = cast(
+        CursorResult[object],
+        session.execute(
+            update(DoctorContact)
+            .where(DoctorContact.id == case.contact.id, DoctorContact.status == ContactStatus.ASKED)
+            .values(
+                status=ContactStatus.ACCEPTED if accept else ContactStatus.DECLINED,
+                answered_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if claimed.rowcount != 1:
+        return AnswerOutcome.ALREADY_ANSWERED
+    if accept:
+        reserved = cast(
+            CursorResult[object],
+            session.execute(
+                update(Doctor)
+                .where(Doctor.id == case.doctor.id, Doctor.capacity_left > 0)
+                .values(capacity_left=Doctor.capacity_left - 1)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        if reserved.rowcount != 1:
+            return AnswerOutcome.NO_CAPACITY
+    session.refresh(case.contact)
+    session.refresh(case.doctor)
+    label = f"doctor:{case.doctor.id}"
+    if accept:
+        if case.request.cascade_state == "running":
+            case.request.cascade_state = "done"
+        record_event(
+            case.request,
+            "doctor_accepted",
+            now=now,
+            actor_label=label,
+            note=f"{case.doctor.display_name} accepte de prendre ce patient.",
+        )
+        return AnswerOutcome.ACCEPTED
+    record_event(
+        case.request,
+        "doctor_declined",
+        now=now,
+        actor_label=label,
+        note=f"{case.doctor.display_name} ne peut pas prendre ce patient.",
+    )
+    return AnswerOutcome.DECLINED
+
+
+def cancel_open_contacts(session: Session, request: Request, now: datetime) -> int:
+    """The request is settled: unanswered contacts are cancelled (their links stop working)."""
+    contacts = session.scalars(
+        select(DoctorContact).where(
+            DoctorContact.request_id == request.id, DoctorContact.status == ContactStatus.ASKED
+        )
+    ).all()
+    for contact in contacts:
+        contact.status = ContactStatus.CANCELLED
+        contact.answered_at = now
+    if request.cascade_state == "running":
+        request.cascade_state = "done"
+    return len(contacts)
+
+
+def accepted_doctors(session: Session, request: Request) -> list[tuple[Doctor, float | None]]:
+    """Doctors who accepted this request, in the order they were asked."""
+    rows = session.execute(
+        select(Doctor, DoctorContact.distance_km)
+        .join(DoctorContact, DoctorContact.doctor_id == Doctor.id)
+        .where(
+            DoctorContact.request_id == request.id,
+            DoctorContact.status == ContactStatus.ACCEPTED,
+        )
+        .order_by(DoctorContact.position)
+    )
+    return [(doctor, km) for doctor, km in rows]

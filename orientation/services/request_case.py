@@ -1,0 +1,179 @@
+"""The request page's data and the coordinator's corrections: territory override, point, status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from geo.territory import territory_shape
+from models import (
+    Doctor,
+    DoctorContact,
+    LocationPrecision,
+    Message,
+    Request,
+    RequestEvent,
+    Status,
+    Territory,
+    User,
+)
+from orientation.services.workflow import TransitionRefused, change_status, record_event
+
+# Mainland France and Corsica, with a margin: a point outside is a typo, not a home.
+LAT_RANGE = (41.0, 51.6)
+LON_RANGE = (-5.8, 10.0)
+
+
+# The timeline's words for events that are not plain status changes.
+EVENT_LABELS = {
+    "territory_override": "Dérogation au territoire",
+    "point_corrected": "Point du domicile corrigé",
+    "doctors_asked": "Médecins sollicités",
+    "doctor_accepted": "Un médecin accepte",
+    "doctor_declined": "Un médecin refuse",
+    "doctor_no_answer": "Médecin sans réponse dans le délai",
+    "cascade_started": "Cascade lancée",
+    "cascade_exhausted": "Cascade épuisée : à reprendre",
+    "proposal": "Proposition au patient",
+    "phone_call": "Appel au patient",
+}
+
+
+class CaseError(ValueError):
+    """A coordinator action refused, with a French message for the form."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PersonView:
+    first_name: str
+    last_name: str
+    birth_date: date | None
+    age: int | None
+    ald: bool
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # "event" or "message"
+    event: RequestEvent | None = None
+    message: Message | None = None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    request: Request
+    persons: list[PersonView]
+    in_territory: bool | None  # None: no point to check
+    contacts: list[tuple[DoctorContact, Doctor]]
+    timeline: list[TimelineItem]
+    actors: dict[int, str]
+
+
+def get_request(session: Session, request_id: int) -> Request | None:
+    """A request of the session's territory (another CPTS's id gives None)."""
+    return session.scalar(
+        select(Request)
+        .where(Request.id == request_id)
+        .options(selectinload(Request.persons), selectinload(Request.events))
+    )
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def case_view(session: Session, territory: Territory, request: Request, now: datetime) -> CaseView:
+    """Everything the request page shows."""
+    today = now.date()
+    persons = [
+        PersonView(
+            p.first_name,
+            p.last_name,
+            p.birth_date,
+            _age(p.birth_date, today) if p.birth_date else None,
+            p.ald,
+        )
+        for p in request.persons
+    ]
+    in_territory = None
+    if request.lat is not None and request.lon is not None:
+        shape = territory_shape(frozenset(territory.insee_codes))
+        in_territory = shape.contains(request.lat, request.lon)
+    contacts = [
+        (contact, doctor)
+        for contact, doctor in session.execute(
+            select(DoctorContact, Doctor)
+            .join(Doctor, Doctor.id == DoctorContact.doctor_id)
+            .where(DoctorContact.request_id == request.id)
+            .order_by(DoctorContact.position, DoctorContact.id)
+        )
+    ]
+    messages = session.scalars(
+        select(Message).where(Message.request_id == request.id).order_by(Message.id)
+    ).all()
+    timeline = [TimelineItem(e.at, "event", event=e) for e in request.events] + [
+        TimelineItem(m.created_at, "message", message=m) for m in messages
+    ]
+    timeline.sort(key=lambda item: item.at)
+    user_ids = {e.actor_user_id for e in request.events if e.actor_user_id is not None}
+    actors = {u.id: u.full_name for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
+    return CaseView(request, persons, in_territory, contacts, timeline, actors)
+
+
+def override_territory(
+    request: Request, reason: str, *, now: datetime, user_id: int
+) -> RequestEvent:
+    """Accept a request despite the territory check; the reason is required and recorded."""
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise CaseError("Indiquez la raison de la dérogation (5 caractères au moins).", "reason")
+    if request.status not in (Status.OUT_OF_TERRITORY, Status.RECEIVED):
+        raise CaseError("Cette demande est déjà acceptée sur le territoire.")
+    event = change_status(request, Status.ELIGIBLE, now=now, actor_user_id=user_id, note=reason)
+    event.kind = "territory_override"
+    return event
+
+
+def correct_point(
+    request: Request, lat: float | None, lon: float | None, *, now: datetime, user_id: int
+) -> RequestEvent:
+    """Move the household's point (a coordinator knows the street); the old one is kept."""
+    if lat is None or not LAT_RANGE[0] <= lat <= LAT_RANGE[1]:
+        raise CaseError("La latitude doit être un nombre entre 41 et 51,6 (France).", "lat")
+    if lon is None or not LON_RANGE[0] <= lon <= LON_RANGE[1]:
+        raise CaseError("La longitude doit être un nombre entre -5,8 et 10 (France).", "lon")
+    before = (
+        f"{request.lat:.6f}, {request.lon:.6f} ({request.location_precision.value})"
+        if request.lat is not None and request.lon is not None
+        else "aucun"
+    )
+    request.lat, request.lon = round(lat, 6), round(lon, 6)
+    request.location_precision = LocationPrecision.MANUAL
+    request.updated_at = now
+    return record_event(
+        request,
+        "point_corrected",
+        now=now,
+        actor_user_id=user_id,
+        note=f"Point corrigé : avant {before} ; après {lat:.6f}, {lon:.6f}.",
+    )
+
+
+def set_status(
+    request: Request, to: Status, *, now: datetime, user_id: int, note: str = ""
+) -> RequestEvent:
+    """A status change asked by a coordinator, in the allowed workflow only."""
+    try:
+        return change_status(request, to, now=now, actor_user_id=user_id, note=note)
+    except TransitionRefused:
+        raise CaseError(
+            "Ce changement de statut n'est pas possible depuis le statut actuel."
+        ) from None
