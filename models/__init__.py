@@ -3,7 +3,14 @@
 from models.audit import AuditEntry
 from models.base import Base, TerritoryOwned, utcnow
 from models.commune import Commune
-from models.doctor import Accepting, Doctor, LocationPrecision, VolunteerStatus
+from models.doctor import (
+    Accepting,
+    Doctor,
+    DoctorEvent,
+    DoctorReminder,
+    LocationPrecision,
+    VolunteerStatus,
+)
 from models.message import Channel, Message, MessageStatus
 from models.request import (
     OPEN_STATUSES,
@@ -25,6 +32,8 @@ __all__ = [
     "Channel",
     "Commune",
     "Doctor",
+    "DoctorEvent",
+    "DoctorReminder",
     "LocationPrecision",
     "Message",
     "MessageStatus",

@@ -7,11 +7,14 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import auth, public, workspace
+    from orientation.blueprints import auth, doctor_self, doctors_staff, public, vendor, workspace
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(workspace.bp)
+    app.register_blueprint(doctors_staff.bp)
+    app.register_blueprint(doctor_self.bp)
+    app.register_blueprint(vendor.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
