@@ -16,6 +16,7 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from models import Accepting, VolunteerStatus
@@ -29,15 +30,16 @@ from orientation.services.doctor_refresh import AvailabilityAnswer
 from orientation.services.doctors import DoctorInput
 
 ACCEPTING_CHOICES = [
-    (Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),
-    (Accepting.PAUSED.value, "Pas pour le moment, jusqu'à une date"),
-    (Accepting.NO.value, "Je ne prends plus de nouveaux patients"),
+    SelectChoice(Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),
+    SelectChoice(Accepting.PAUSED.value, "Pas pour le moment, jusqu'à une date"),
+    SelectChoice(Accepting.NO.value, "Je ne prends plus de nouveaux patients"),
 ]
 VOLUNTEER_CHOICES = [
-    (VolunteerStatus.VOLUNTEER.value, "Volontaire"),
-    (VolunteerStatus.NOT_YET.value, "Pas encore volontaire"),
-    (VolunteerStatus.WITHDRAWN.value, "Ne participe plus"),
+    SelectChoice(VolunteerStatus.VOLUNTEER.value, "Volontaire"),
+    SelectChoice(VolunteerStatus.NOT_YET.value, "Pas encore volontaire"),
+    SelectChoice(VolunteerStatus.WITHDRAWN.value, "Ne participe plus"),
 ]
+CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
 
 
 def _paused_needs_date(form: FlaskForm, field: DateField) -> None:
@@ -123,9 +125,7 @@ class DoctorForm(AvailabilityFields):
     lon = DecimalField("Longitude", places=6, validators=[Optional()])
     phone = TelField("Téléphone", validators=[Optional(), _phone])
     email = EmailField("E-mail", validators=[Optional(), _email])
-    preferred_channel = SelectField(
-        "Canal préféré pour les rappels", choices=[("email", "E-mail"), ("sms", "SMS")]
-    )
+    preferred_channel = SelectField("Canal préféré pour les rappels", choices=CHANNEL_CHOICES)
     volunteer_status = SelectField("Participation", choices=VOLUNTEER_CHOICES)
     languages = StringField("Langues parlées (séparées par des ;)")
     step_free_access = BooleanField("Cabinet accessible de plain-pied")
