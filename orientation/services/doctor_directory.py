@@ -100,6 +100,8 @@ def import_directory(
     known = set(session.scalars(select(Doctor.rpps).where(Doctor.territory_id == territory.id)))
     report = DirectoryReport()
     added: list[Doctor] = []
+    added_rpps: set[str] = set()
+    seen_known: set[str] = set()  # doctors have one line per activity: count each once
     for row in reader:
         report.lines += 1
         insee = (row.get(COL_INSEE) or "").strip()
@@ -109,9 +111,12 @@ def import_directory(
         if len(rpps) != 11 or not rpps.isdigit() or not luhn_valid(rpps):
             continue
         if rpps in known:
-            report.already_known += 1
+            if rpps not in added_rpps and rpps not in seen_known:
+                seen_known.add(rpps)
+                report.already_known += 1
             continue
         known.add(rpps)
+        added_rpps.add(rpps)
         commune = gazetteer.get(insee)
         phone, email = _contact(row)
         street = " ".join(

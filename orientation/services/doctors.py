@@ -6,7 +6,6 @@ nothing of Flask. Every change to a doctor is a DoctorEvent naming its source.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -162,7 +161,7 @@ AVAILABILITY_FIELDS = (
     "home_visits",
     "home_visit_radius_km",
 )
-_PLAIN_FIELDS = (
+DOCTOR_FIELDS = (
     "first_name",
     "last_name",
     "practice_address",
@@ -177,7 +176,7 @@ _PLAIN_FIELDS = (
 )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     if hasattr(value, "value"):
@@ -203,7 +202,7 @@ def record_change(
         source=source,
         actor_label=actor_label,
         action=action,
-        changes={k: [_jsonable(a), _jsonable(b)] for k, (a, b) in changes.items()},
+        changes={k: [jsonable(a), jsonable(b)] for k, (a, b) in changes.items()},
     )
     session.add(event)
     return event
@@ -220,13 +219,14 @@ def apply_input(
 ) -> dict[str, tuple[Any, Any]]:
     """Copy the input onto the doctor; return the changed fields (before, after)."""
     changes: dict[str, tuple[Any, Any]] = {}
-    values = dataclasses.asdict(data)
-    values["capacity_left"] = max(0, int(values["capacity_left"]))
-    for name in _PLAIN_FIELDS:
+    for name in DOCTOR_FIELDS:
+        value = getattr(data, name)
+        if name == "capacity_left":
+            value = max(0, int(value))
         before = getattr(doctor, name, None)
-        if before != values[name]:
-            changes[name] = (before, values[name])
-            setattr(doctor, name, values[name])
+        if before != value:
+            changes[name] = (before, value)
+            setattr(doctor, name, value)
     keep_manual = doctor.location_precision is LocationPrecision.MANUAL and location.lat is None
     if not keep_manual:
         for name, value in (
