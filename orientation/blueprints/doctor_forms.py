@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -42,11 +44,6 @@ VOLUNTEER_CHOICES = [
 CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
 
 
-def _paused_needs_date(form: FlaskForm, field: DateField) -> None:
-    if form.accepting.data == Accepting.PAUSED.value and field.data is None:
-        raise ValidationError("Indiquez jusqu'à quelle date (JJ/MM/AAAA).")
-
-
 class AvailabilityFields(FlaskForm):
     accepting = RadioField(
         "Acceptez-vous de nouveaux patients ?",
@@ -55,7 +52,7 @@ class AvailabilityFields(FlaskForm):
     )
     paused_until = DateField(
         "En pause jusqu'au",
-        validators=[Optional(), _paused_needs_date],
+        validators=[Optional()],
         render_kw={"autocomplete": "off"},
     )
     capacity_left = IntegerField(
@@ -76,6 +73,15 @@ class AvailabilityFields(FlaskForm):
         default=0,
         validators=[Optional(), NumberRange(0, 100, "Indiquez un rayon entre 0 et 100 km.")],
     )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = bool(super().validate(extra_validators))
+        # Optional() ends the date's own checks when it is empty, so the rule lives here.
+        if self.accepting.data == Accepting.PAUSED.value and self.paused_until.data is None:
+            if not self.paused_until.errors:
+                self.paused_until.errors = ["Indiquez jusqu'à quelle date (JJ/MM/AAAA)."]
+            ok = False
+        return ok
 
     def answer(self) -> AvailabilityAnswer:
         return AvailabilityAnswer(
