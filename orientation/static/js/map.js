@@ -118,16 +118,18 @@
           var bounds = outlineLayer.getBounds();
           if (!bounds.isValid()) { bounds = layer.getBounds(); }
           if (patient) { bounds = bounds.isValid() ? bounds.extend(patient.getLatLng()) : L.latLngBounds([patient.getLatLng()]); }
-          if (bounds.isValid()) { map.fitBounds(bounds, { padding: [12, 12] }); }
+          if (bounds.isValid()) { map.fitBounds(bounds, { padding: [12, 12], animate: false }); }
           container.dataset.doctorCount = String(doctors.length);
           container.dispatchEvent(new CustomEvent("map-loaded", { detail: { doctors: doctors.length } }));
         })
         .catch(function () { setStatus(container, "Les données de la carte n'ont pas pu être chargées."); });
     }
-    return { map: map, patient: patient };
+    var instance = { map: map, patient: patient, container: container };
+    window.OrientationMap.instances.push(instance);
+    return instance;
   }
 
-  window.OrientationMap = { init: init };
+  window.OrientationMap = { init: init, instances: [] };
   document.addEventListener("DOMContentLoaded", function () {
     var containers = document.querySelectorAll("[data-geojson-url], [data-patient-lat]");
     Array.prototype.forEach.call(containers, function (c) { init(c); });

@@ -1,0 +1,76 @@
+"""A doctor updates availability from the link on a phone; the coordinator sees it on the map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from models import Accepting, Doctor, Territory, User, utcnow
+from orientation.services.doctor_refresh import availability_link
+from tests.conftest import PASSWORD
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def test_a_doctor_confirms_on_a_phone_and_the_coordinator_sees_it_on_the_map(
+    live_server: str,
+    phone_page,  # type: ignore[no-untyped-def]
+    desktop_page,  # type: ignore[no-untyped-def]
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    territory = make_territory(name="CPTS Lys")
+    coordinator = make_user(territory)
+    doctor = make_doctor(
+        territory,
+        first_name="Marie",
+        last_name="Delcourt",
+        accepting=Accepting.NO,
+        capacity_left=0,
+        confirmed_at=utcnow() - timedelta(days=170),
+    )
+    link = availability_link(doctor, live_server, SECRET)
+
+    phone = phone_page
+    phone.goto(link)
+    assert phone.get_by_role("heading", level=1).inner_text() == (
+        "Vos disponibilités pour de nouveaux patients"
+    )
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.get_by_label("Oui, j'accepte de nouveaux patients").check()
+    phone.get_by_label("Combien de nouveaux patients d'ici six mois ?").fill("4")
+    phone.get_by_label("Je fais des visites à domicile").check()
+    phone.get_by_label("Jusqu'à combien de kilomètres ?").fill("5")
+    phone.get_by_role("button", name="Enregistrer mes disponibilités").click()
+    assert phone.get_by_role("heading", level=1).inner_text() == "Merci, c'est enregistré"
+    assert phone.get_by_text("Vous acceptez de nouveaux patients (4").is_visible()
+
+    page = desktop_page
+    page.goto(live_server + "/connexion")
+    page.get_by_label("Adresse e-mail").fill(coordinator.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(live_server + "/espace/")
+    page.get_by_role("link", name="Carte").click()
+    page.wait_for_selector("#map[data-doctor-count='1']")
+    # Markers are drawn on a canvas: click where Leaflet put the doctor's point.
+    x, y = page.evaluate(
+        """([lat, lon]) => {
+            const map = window.OrientationMap.instances[0].map;
+            const p = map.latLngToContainerPoint([lat, lon]);
+            const box = map.getContainer().getBoundingClientRect();
+            return [box.left + p.x, box.top + p.y];
+        }""",
+        [doctor.lat, doctor.lon],
+    )
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert "Dr Marie Delcourt" in text
+    assert "Accepte de nouveaux patients" in text
+    assert "4 place(s) annoncée(s)" in text
+    assert "Visites à domicile jusqu'à 5 km" in text
+    # The territory outline is drawn from our own data even without tiles.
+    assert page.locator("path.leaflet-interactive, .leaflet-overlay-pane svg path, canvas").count()
