@@ -27,10 +27,13 @@ def doctors_of(client: FlaskClient, query: str = "") -> dict[str, dict[str, Any]
     response = client.get(f"/espace/carte.json{query}")
     assert response.status_code == 200
     assert response.mimetype == "application/geo+json"
-    features = response.get_json()["features"]
+    collection = response.get_json()
+    features = collection["features"]
+    for feature in features[1:]:
+        feature["properties"]["commune"] = collection["communes"][feature["properties"]["c"]]
     assert features[0]["properties"] == {"kind": "outline"}
     assert features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
-    return {f["properties"]["n"]: f for f in features[1:]}
+    return {"Dr " + f["properties"]["n"]: f for f in features[1:]}
 
 
 def test_the_map_shows_each_volunteer_coloured_by_availability(
@@ -53,7 +56,7 @@ def test_the_map_shows_each_volunteer_coloured_by_availability(
         "Dr Alex Ancien": "s",
     }
     libre = doctors["Dr Alex Libre"]
-    assert libre["properties"]["c"] == "Armentières" and libre["properties"]["p"] == 2
+    assert libre["properties"]["commune"] == "Armentières" and libre["properties"]["p"] == 2
     assert len(libre["geometry"]["coordinates"]) == 2
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import (
@@ -321,6 +320,5 @@ def map_page() -> ResponseReturnValue:
 @bp.get("/carte.json")
 @staff_required(*STAFF)
 def map_json() -> ResponseReturnValue:
-    data = map_geojson(g.session, gazetteer(), g.territory, utcnow(), _map_filters())
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    body = map_geojson(g.session, gazetteer(), g.territory, utcnow(), _map_filters())
     return current_app.response_class(body, mimetype="application/geo+json")

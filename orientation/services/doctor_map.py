@@ -1,10 +1,13 @@
 """The coordinator's map as GeoJSON: the territory outline and each volunteer doctor.
 
 Sized for a region (6,000 doctors under 1 MB): coordinates rounded to 5 decimals (about a
-metre), short property keys, and one query of plain columns rather than ORM objects.
+metre), short property keys, one query of plain columns (status computed in SQL), no ORM
+objects.
+
 Property keys of a doctor feature: id, n (name), s (status: a available, f full, s stale),
-p (places left), c (commune), v (home visits radius km, or absent), u/e/d (does NOT take
-under-6 / elderly-dependent / ALD follow-up: present only when 1), m (step-free access).
+p (places left, when available), c (index in the collection's "communes" list), v (home
+visits radius km, or absent), u/e/d (does NOT take under-6 / elderly-dependent / ALD
+follow-up: present only when 1), m (step-free access).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
-from sqlalchemy import select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from geo.communes import Gazetteer
@@ -52,36 +55,84 @@ def _outline(codes: frozenset[str]) -> dict[str, Any]:
     return result
 
 
-def doctor_features(
+def _point_json(row: tuple[Any, ...], commune_index: dict[str | None, int]) -> str:
+    (
+        doctor_id,
+        first_name,
+        last_name,
+        lat,
+        lon,
+        insee,
+        capacity,
+        under_6,
+        elderly,
+        ald,
+        home_visits,
+        radius,
+        step_free,
+        fresh,
+        accepting_now,
+    ) = row
+    status = ("a" if accepting_now and capacity > 0 else "f") if fresh else "s"
+    extra = ""
+    if home_visits:
+        extra += f',"v":{float(radius):g}'
+    if not under_6:
+        extra += ',"u":1'
+    if not elderly:
+        extra += ',"e":1'
+    if not ald:
+        extra += ',"d":1'
+    if step_free:
+        extra += ',"m":1'
+    if status == "a":
+        extra += f',"p":{int(capacity)}'
+    name = json.dumps(f"{first_name} {last_name}", ensure_ascii=False)
+    # Written by hand rather than through json.dumps of nested dicts: three times faster for
+    # a region's 6,000 points, and every value is a number or an escaped string.
+    return (
+        f'{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{lon:.5f},{lat:.5f}]}},'
+        f'"properties":{{"id":{int(doctor_id)},"n":{name},"s":"{status}",'
+        f'"c":{commune_index.setdefault(insee, len(commune_index))}{extra}}}}}'
+    )
+
+
+def map_geojson(
     session: Session, gazetteer: Gazetteer, territory: Territory, now: datetime, f: MapFilters
-) -> list[dict[str, Any]]:
-    """One GeoJSON point per placed, active volunteer doctor that passes the filters."""
+) -> str:
+    """The FeatureCollection the map draws, as JSON text: the outline first, then the doctors.
+
+    Commune names are listed once in the foreign member "communes"; a point's "c" indexes it.
+    """
     cutoff = availability_cutoff(territory, now)
-    today = now.date()
     d = Doctor
+    accepting_now = or_(
+        d.accepting == Accepting.YES,
+        and_(d.accepting == Accepting.PAUSED, d.paused_until <= now.date()),
+    )
     query = select(
         d.id,
         d.first_name,
         d.last_name,
         d.lat,
         d.lon,
-        d.accepting,
-        d.paused_until,
-        d.capacity_left,
-        d.confirmed_at,
         d.commune_insee,
+        d.capacity_left,
         d.accepts_under_6,
         d.accepts_elderly_dependent,
         d.accepts_ald_followup,
         d.home_visits,
         d.home_visit_radius_km,
         d.step_free_access,
+        case((d.confirmed_at >= cutoff, 1), else_=0),
+        case((accepting_now, 1), else_=0),
     ).where(
         d.territory_id == territory.id,
         d.active.is_(True),
         d.volunteer_status == VolunteerStatus.VOLUNTEER,
         d.location_precision != LocationPrecision.NONE,
         d.lat.is_not(None),
+        d.lon.is_not(None),
     )
     if f.under_6:
         query = query.where(d.accepts_under_6.is_(True))
@@ -91,59 +142,23 @@ def doctor_features(
         query = query.where(d.accepts_ald_followup.is_(True))
     if f.home_visits:
         query = query.where(d.home_visits.is_(True))
-    features = []
-    names: dict[str | None, str] = {}
-    for row in session.execute(query.order_by(d.id)):
-        if row.confirmed_at is None or row.confirmed_at < cutoff:
-            status = "s"
-        else:
-            accepting = row.accepting == Accepting.YES or (
-                row.accepting == Accepting.PAUSED
-                and row.paused_until is not None
-                and row.paused_until <= today
-            )
-            status = "a" if accepting and row.capacity_left > 0 else "f"
-        if row.commune_insee not in names:
-            commune = gazetteer.get(row.commune_insee) if row.commune_insee else None
-            names[row.commune_insee] = commune.name if commune else ""
-        props: dict[str, Any] = {
-            "id": row.id,
-            "n": f"Dr {row.first_name} {row.last_name}",
-            "s": status,
-            "p": row.capacity_left,
-            "c": names[row.commune_insee],
-        }
-        if row.home_visits:
-            props["v"] = row.home_visit_radius_km
-        if not row.accepts_under_6:
-            props["u"] = 1
-        if not row.accepts_elderly_dependent:
-            props["e"] = 1
-        if not row.accepts_ald_followup:
-            props["d"] = 1
-        if row.step_free_access:
-            props["m"] = 1
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": [round(row.lon, 5), round(row.lat, 5)],
-                },
-                "properties": props,
-            }
-        )
-    return features
-
-
-def map_geojson(
-    session: Session, gazetteer: Gazetteer, territory: Territory, now: datetime, f: MapFilters
-) -> dict[str, Any]:
-    """The FeatureCollection the map draws: the outline first, then the doctors."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "geometry": outline(territory), "properties": {"kind": "outline"}},
-            *doctor_features(session, gazetteer, territory, now, f),
-        ],
-    }
+    commune_index: dict[str | None, int] = {}
+    points = [
+        _point_json(tuple(row), commune_index)
+        for row in session.execute(query.order_by(d.id))
+    ]
+    names = []
+    for insee in commune_index:
+        commune = gazetteer.get(insee) if insee else None
+        names.append(commune.name if commune else "")
+    outline_feature = json.dumps(
+        {"type": "Feature", "geometry": outline(territory), "properties": {"kind": "outline"}},
+        separators=(",", ":"),
+    )
+    return (
+        '{"type":"FeatureCollection","communes":'
+        + json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+        + ',"features":['
+        + ",".join([outline_feature, *points])
+        + "]}"
+    )

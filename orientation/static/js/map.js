@@ -3,8 +3,9 @@
  * can reuse it without inline script (the CSP forbids it).
  *
  *   data-geojson-url       GeoJSON to draw: the territory outline (properties.kind "outline")
- *                          and doctor points (properties: n name, s a|f|s, p places, c commune,
- *                          v home-visit radius, u/e/d excluded patients, m step-free access)
+ *                          and doctor points (properties: n name, s a|f|s, p places, c index in
+ *                          the collection's "communes" list, v home-visit radius, u/e/d
+ *                          patients not taken, m step-free access)
  *   data-doctor-url        optional: a doctor's page URL ending in /0, the id replaces the 0
  *   data-patient-lat/-lon  optional: the patient's point
  *   data-patient-move-url  optional: makes the patient marker draggable; its new position is
@@ -30,10 +31,11 @@
     return el;
   }
 
-  function popup(props, doctorUrl) {
+  function popup(props, communes, doctorUrl) {
     var box = document.createElement("div");
-    line(box, props.n || "", true);
-    if (props.c) { line(box, props.c); }
+    line(box, "Dr " + (props.n || ""), true);
+    var commune = communes && props.c !== undefined ? communes[props.c] : "";
+    if (commune) { line(box, commune); }
     line(box, STATUS[props.s] || "");
     if (props.s === "a") { line(box, props.p + " place(s) annoncée(s)"); }
     var no = [];
@@ -112,7 +114,7 @@
               });
             },
             onEachFeature: function (feature, marker) {
-              marker.bindPopup(function () { return popup(feature.properties, data.doctorUrl); });
+              marker.bindPopup(function () { return popup(feature.properties, collection.communes, data.doctorUrl); });
             }
           }).addTo(map);
           var bounds = outlineLayer.getBounds();
