@@ -144,8 +144,7 @@ def map_geojson(
         query = query.where(d.home_visits.is_(True))
     commune_index: dict[str | None, int] = {}
     points = [
-        _point_json(tuple(row), commune_index)
-        for row in session.execute(query.order_by(d.id))
+        _point_json(tuple(row), commune_index) for row in session.execute(query.order_by(d.id))
     ]
     names = []
     for insee in commune_index:
