@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from models import Accepting, Doctor, Territory, User, utcnow
+from sqlalchemy.orm import Session
+
+from models import Accepting, Doctor, LocationPrecision, Territory, User, utcnow
 from orientation.services.doctor_refresh import availability_link
 from tests.conftest import PASSWORD
 
@@ -74,3 +76,31 @@ def test_a_doctor_confirms_on_a_phone_and_the_coordinator_sees_it_on_the_map(
     assert "Visites à domicile jusqu'à 5 km" in text
     # The territory outline is drawn from our own data even without tiles.
     assert page.locator("path.leaflet-interactive, .leaflet-overlay-pane svg path, canvas").count()
+
+
+def test_a_coordinator_places_an_unplaced_doctor_by_clicking_the_map(
+    live_server: str,
+    desktop_page,  # type: ignore[no-untyped-def]
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    territory = make_territory(name="CPTS Lys")
+    coordinator = make_user(territory)
+    doctor = make_doctor(territory, lat=None, lon=None, location_precision="none")
+    page = desktop_page
+    page.goto(live_server + "/connexion")
+    page.get_by_label("Adresse e-mail").fill(coordinator.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(live_server + "/espace/")
+    page.goto(f"{live_server}/espace/medecins/{doctor.id}")
+    assert page.get_by_text("Non placé sur la carte : exclu du classement.").is_visible()
+    page.wait_for_selector("#place-map[data-doctor-count]")
+    page.locator("#place-map").click()  # the middle of the territory
+    page.get_by_text("Cabinet placé ici").wait_for()
+    session.expire_all()
+    placed = session.get(Doctor, doctor.id)
+    assert placed is not None and placed.location_precision is LocationPrecision.MANUAL
+    assert placed.lat is not None and 50.5 < placed.lat < 50.8

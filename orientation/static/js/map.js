@@ -7,9 +7,11 @@
  *                          the collection's "communes" list, v home-visit radius, u/e/d
  *                          patients not taken, m step-free access)
  *   data-doctor-url        optional: a doctor's page URL ending in /0, the id replaces the 0
- *   data-patient-lat/-lon  optional: the patient's point
+ *   data-patient-lat/-lon  optional: the patient's point (data-patient-title: its tooltip)
  *   data-patient-move-url  optional: makes the patient marker draggable; its new position is
  *                          POSTed there as JSON {lat, lon} with the token of data-csrf
+ *   data-place-url         optional: a click on the map POSTs lat/lon there (form-encoded, with
+ *                          data-csrf), e.g. to place a doctor whose address found no point
  *
  * OpenStreetMap tiles are drawn when online; when they fail, the outline and points still
  * draw on the container's plain background.
@@ -78,7 +80,7 @@
     if (data.patientLat && data.patientLon) {
       var movable = Boolean(data.patientMoveUrl);
       patient = L.marker([parseFloat(data.patientLat), parseFloat(data.patientLon)], {
-        draggable: movable, title: "Domicile du patient", keyboard: true
+        draggable: movable, title: data.patientTitle || "Domicile du patient", keyboard: true
       }).addTo(map);
       if (movable) {
         patient.on("dragend", function () {
@@ -94,6 +96,32 @@
           });
         });
       }
+    }
+
+    if (data.placeUrl) {
+      var placed = null;
+      map.on("click", function (event) {
+        var body = new URLSearchParams();
+        body.set("lat", event.latlng.lat.toFixed(6));
+        body.set("lon", event.latlng.lng.toFixed(6));
+        body.set("csrf_token", data.csrf || "");
+        fetch(data.placeUrl, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Accept": "application/json" },
+          body: body
+        }).then(function (response) {
+          return response.json().then(function (answer) {
+            if (response.ok) {
+              if (placed) { map.removeLayer(placed); }
+              placed = L.marker([answer.lat, answer.lon], { title: "Cabinet placé ici" }).addTo(map);
+              setStatus(container, "Cabinet placé ici (" + answer.lat + ", " + answer.lon + ").");
+            } else {
+              setStatus(container, answer.error || "Ce point n'a pas pu être enregistré.");
+            }
+          });
+        });
+      });
     }
 
     if (data.geojsonUrl) {
