@@ -123,10 +123,14 @@ def test_a_reimport_updates_by_rpps_and_never_duplicates(
     run(session, territory, survey(row))
     again = run(session, territory, survey(row))
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+    first = session.scalars(select(Doctor)).one()
+    first.coordinator_note = "Préfère être appelé le midi"
+    session.commit()
     changed = run(session, territory, survey(row.replace(";oui;3;", ";non;0;")))
     assert changed.updated == 1
     doctors = session.scalars(select(Doctor)).all()
     assert len(doctors) == 1 and doctors[0].accepting is Accepting.NO
+    assert doctors[0].coordinator_note == "Préfère être appelé le midi"
 
 
 def test_an_address_that_cannot_be_placed_is_kept_and_flagged(

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from geo.communes import gazetteer
-from models import Doctor, DoctorEvent, Role, utcnow
+from models import Doctor, DoctorEvent, LocationPrecision, Role, utcnow
 from orientation.auth import staff_required
 from orientation.blueprints.doctor_forms import DoctorForm, PlaceForm, UploadForm
 from orientation.services import audit
@@ -82,6 +82,9 @@ def _form_data(doctor: Doctor) -> dict[str, Any]:
         "practice_address": doctor.practice_address,
         "postal_code": doctor.postal_code,
         "commune": commune.name if commune else "",
+        # Given coordinates are shown so that saving the form keeps them.
+        "lat": doctor.lat if doctor.location_precision is LocationPrecision.ADDRESS else None,
+        "lon": doctor.lon if doctor.location_precision is LocationPrecision.ADDRESS else None,
         "phone": doctor.phone,
         "email": doctor.email,
         "preferred_channel": doctor.preferred_channel,

@@ -317,6 +317,7 @@ def import_doctors(
             new_rows.append(_new_row(territory.id, data, location, now))
             report.created += 1
             continue
+        data.coordinator_note = doctor.coordinator_note  # the survey never holds the note
         changes = apply_input(doctor, data, location, now, "recensement (import)")
         if not changes:
             report.unchanged += 1
