@@ -28,12 +28,11 @@ from orientation.blueprints.doctor_forms import DoctorForm, PlaceForm, UploadFor
 from orientation.services import audit
 from orientation.services.doctor_directory import DirectoryRefused, import_directory
 from orientation.services.doctor_import import ImportRefused, export_rows, import_doctors
+from orientation.services.doctor_list import DoctorFilters, list_doctors
 from orientation.services.doctor_map import MapFilters, map_geojson
 from orientation.services.doctor_refresh import campaign_progress
 from orientation.services.doctors import (
     DoctorError,
-    DoctorFilters,
-    list_doctors,
     place_doctor,
     save_doctor,
     set_active,
