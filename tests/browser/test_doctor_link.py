@@ -104,3 +104,56 @@ def test_a_coordinator_places_an_unplaced_doctor_by_clicking_the_map(
     placed = session.get(Doctor, doctor.id)
     assert placed is not None and placed.location_precision is LocationPrecision.MANUAL
     assert placed.lat is not None and 50.5 < placed.lat < 50.8
+
+
+def test_map_js_posts_the_dragged_patient_point_with_the_csrf_token(
+    live_server: str,
+    desktop_page,  # type: ignore[no-untyped-def]
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    """The contract other pages rely on: data-patient-* and data-patient-move-url."""
+    coordinator = make_user(make_territory(name="CPTS Lys"))
+    page = desktop_page
+    page.goto(live_server + "/connexion")
+    page.get_by_label("Adresse e-mail").fill(coordinator.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(live_server + "/espace/")
+    page.goto(live_server + "/espace/carte")
+    posted: list[tuple[str, str, str]] = []
+
+    def capture(route, request) -> None:  # type: ignore[no-untyped-def]
+        posted.append((request.method, request.headers.get("x-csrftoken", ""), request.post_data))
+        route.fulfill(status=200, content_type="application/json", body="{}")
+
+    page.route("**/patient-position", capture)
+    page.evaluate(
+        """() => {
+            const box = document.createElement("div");
+            box.id = "patient-map";
+            box.className = "map";
+            box.dataset.patientLat = "50.6881";
+            box.dataset.patientLon = "2.8812";
+            box.dataset.patientMoveUrl = "/patient-position";
+            box.dataset.csrf = "token-123";
+            const status = document.createElement("p");
+            status.id = "patient-map-status";
+            document.querySelector("main").append(box, status);
+            window.OrientationMap.init(box).map.setView([50.6881, 2.8812], 14);
+        }"""
+    )
+    marker = page.locator("#patient-map .leaflet-marker-icon")
+    marker.scroll_into_view_if_needed()
+    box = marker.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 40, steps=8)
+    page.mouse.up()
+    page.get_by_text("Position du patient enregistrée.").wait_for(state="attached")
+    assert len(posted) == 1
+    method, token, body = posted[0]
+    assert (method, token) == ("POST", "token-123")
+    assert '"lat":50.68' in body and '"lon":2.88' in body
