@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 
 from models import Accepting, Doctor, LocationPrecision, Territory, User, utcnow
@@ -157,3 +159,39 @@ def test_map_js_posts_the_dragged_patient_point_with_the_csrf_token(
     method, token, body = posted[0]
     assert (method, token) == ("POST", "token-123")
     assert '"lat":50.68' in body and '"lon":2.88' in body
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="run `npm ci` to install axe-core")
+def test_the_doctors_form_has_no_serious_accessibility_violation(
+    live_server: str,
+    browser,  # type: ignore[no-untyped-def]
+    make_territory: Callable[..., Territory],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    doctor = make_doctor(make_territory(name="CPTS Lys"))
+    # axe is injected as a script: this context alone bypasses the CSP to allow it.
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, locale="fr-FR", bypass_csp=True
+    )
+    page = context.new_page()
+    try:
+        page.goto(availability_link(doctor, live_server, SECRET))
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => await axe.run(document)")
+        serious = [
+            (v["id"], v["help"], [n["html"] for n in v["nodes"]])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == []
+        page.get_by_label("Pas pour le moment, jusqu'à une date").check()
+        page.get_by_role("button", name="Enregistrer mes disponibilités").click()
+        error = page.get_by_text("Indiquez jusqu'à quelle date (JJ/MM/AAAA).")
+        assert error.is_visible()
+        described = page.get_by_label("En pause jusqu'au").get_attribute("aria-describedby")
+        assert described is not None and "paused_until-error" in described
+    finally:
+        context.close()
