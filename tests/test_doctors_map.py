@@ -66,9 +66,9 @@ def test_another_cpts_doctors_never_reach_the_map(
     make_territory: Callable[..., Territory],
     make_doctor: Callable[..., Doctor],
 ) -> None:
-    make_doctor(mine, last_name="Moi")
+    make_doctor(mine, last_name='Moi "<b>\\')
     make_doctor(make_territory(name="CPTS Autre"), last_name="Autre")
-    assert list(doctors_of(client)) == ["Dr Alex Moi"]
+    assert list(doctors_of(client)) == ['Dr Alex Moi "<b>\\']  # escaped, valid JSON
 
 
 def test_the_map_filters_by_patient_type_and_home_visits(

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from json.encoder import encode_basestring as encode_string  # C, escapes for JSON
 from typing import Any
 
 import shapely
@@ -87,7 +88,7 @@ def _point_json(row: tuple[Any, ...], commune_index: dict[str | None, int]) -> s
         extra += ',"m":1'
     if status == "a":
         extra += f',"p":{int(capacity)}'
-    name = json.dumps(f"{first_name} {last_name}", ensure_ascii=False)
+    name = encode_string(f"{first_name} {last_name}")
     # Written by hand rather than through json.dumps of nested dicts: three times faster for
     # a region's 6,000 points, and every value is a number or an escaped string.
     return (
