@@ -4,7 +4,14 @@ from models.audit import AuditEntry
 from models.base import Base, TerritoryOwned, utcnow
 from models.commune import Commune
 from models.contact import ContactStatus, DoctorContact
-from models.doctor import Accepting, Doctor, LocationPrecision, VolunteerStatus
+from models.doctor import (
+    Accepting,
+    Doctor,
+    DoctorEvent,
+    DoctorReminder,
+    LocationPrecision,
+    VolunteerStatus,
+)
 from models.message import Channel, Message, MessageStatus
 from models.request import (
     OPEN_STATUSES,
@@ -28,6 +35,8 @@ __all__ = [
     "ContactStatus",
     "Doctor",
     "DoctorContact",
+    "DoctorEvent",
+    "DoctorReminder",
     "LocationPrecision",
     "Message",
     "MessageStatus",

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, Enum, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TerritoryOwned, utcnow
@@ -71,9 +83,47 @@ class Doctor(TerritoryOwned, Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     confirmed_by: Mapped[str] = mapped_column(String(40), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Signed self-service links carry this number; it goes up on each submission, so a link
+    # works once (a replayed or forwarded old link changes nothing).
+    link_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
     def display_name(self) -> str:
         return f"Dr {self.first_name} {self.last_name}"
+
+
+class DoctorEvent(TerritoryOwned, Base):
+    """One change to a doctor's record, with its source (doctor link, coordinator, import...)."""
+
+    __tablename__ = "doctor_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(20))  # doctor_link, coordinator, import, ...
+    actor_label: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DoctorReminder(TerritoryOwned, Base):
+    """A doctor's place in one refresh campaign: reminders sent, link opened, confirmed, stale.
+
+    A campaign is identified per doctor by the confirmation it renews (`campaign`), so the
+    reminder command can run every day and still send each reminder once.
+    """
+
+    __tablename__ = "doctor_reminders"
+    __table_args__ = (UniqueConstraint("doctor_id", "campaign", name="doctor_reminder_campaign"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id", ondelete="CASCADE"), index=True)
+    campaign: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column()
+    first_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    second_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    opened_at: Mapped[datetime | None] = mapped_column(default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    stale_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -19,7 +19,14 @@ from orientation.db import engine, session_factory
 
 
 def register(app: Flask) -> None:
-    for command in (init_command, territory_group, demo_command, serve_command, cascade_command):
+    for command in (
+        init_command,
+        territory_group,
+        demo_command,
+        serve_command,
+        cascade_command,
+        doctors_group,
+    ):
         app.cli.add_command(command)
 
 
@@ -176,6 +183,55 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
     click.echo(f"Orientation on http://{host}:{port}/ ({workers} workers). Ctrl+C stops it.")
     _Server().run()
+
+
+@click.group("doctors")
+def doctors_group() -> None:
+    """Volunteer doctors: the six-month availability refresh."""
+
+
+@doctors_group.command("remind")
+@click.option(
+    "--window-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0, 365),
+    help="Remind doctors whose confirmation falls due within this many days.",
+)
+@click.option(
+    "--second-after-days",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="Send a second reminder this many days after the first, if still unanswered.",
+)
+@with_appcontext
+def doctors_remind(window_days: int, second_after_days: int) -> None:
+    """Send the availability link to doctors due for confirmation; mark stale ones (daily)."""
+    from orientation.services.doctor_refresh import availability_link, send_reminders
+    from orientation.services.territories import all_territories
+
+    settings = current_app.extensions["orientation.settings"]
+    session = _session()
+    now = utcnow()
+    try:
+        for territory in list(all_territories(session)):
+            report = send_reminders(
+                session,
+                territory,
+                now,
+                lambda d: availability_link(d, settings.base_url, settings.secret_key),
+                window_days=window_days,
+                second_after_days=second_after_days,
+            )
+            session.commit()
+            click.echo(
+                f"{territory.name}: {report.first} first reminder(s), {report.second} second "
+                f"reminder(s), {report.newly_stale} newly stale, {report.no_contact} without "
+                "phone or e-mail."
+            )
+    finally:
+        session.close()
 
 
 def main() -> None:

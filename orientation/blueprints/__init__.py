@@ -11,11 +11,14 @@ def register(app: Flask) -> None:
         api,
         auth,
         doctor_answer,
+        doctor_self,
+        doctors_staff,
         flyers,
         intake_staff,
         patient,
         public,
         requests_staff,
+        vendor,
         workspace,
     )
 
@@ -29,6 +32,9 @@ def register(app: Flask) -> None:
         api.bp,
         requests_staff.bp,
         doctor_answer.bp,
+        doctors_staff.bp,
+        doctor_self.bp,
+        vendor.bp,
     ):
         app.register_blueprint(blueprint)
 

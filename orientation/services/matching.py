@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
 from geo.ranking import DoctorIndex, DoctorPoint, Exclusion, PatientNeeds
-from models import Accepting, Doctor, Request, Territory, VolunteerStatus
-from orientation.services.overview import availability_cutoff
+from models import Doctor, Request, Territory, VolunteerStatus
+from orientation.services.doctors import doctor_points
 
 # Shown to coordinators for each doctor left out (services know nothing of Flask-Babel).
 EXCLUSION_LABELS: dict[Exclusion, str] = {
@@ -84,47 +84,22 @@ def patient_needs(request: Request, today: date) -> PatientNeeds:
     )
 
 
-def _accepting(doctor: Doctor, today: date) -> bool:
-    if doctor.accepting == Accepting.YES:
-        return True
-    # A pause ends by itself on the day the doctor chose.
-    return (
-        doctor.accepting == Accepting.PAUSED
-        and doctor.paused_until is not None
-        and doctor.paused_until <= today
-    )
-
-
-def _doctor_points(
+def _volunteer_points(
     session: Session, territory: Territory, now: datetime
 ) -> tuple[list[DoctorPoint], dict[int, Doctor]]:
-    # TODO(merge): replace by orientation.services.doctors.doctor_points (written in parallel).
-    cutoff = availability_cutoff(territory, now)
-    doctors = session.scalars(
-        select(Doctor).where(
-            Doctor.territory_id == territory.id,
-            Doctor.active.is_(True),
-            Doctor.volunteer_status == VolunteerStatus.VOLUNTEER,
+    """Ranking input for the volunteers only: doctors never asked would only add noise."""
+    volunteers = {
+        d.id: d
+        for d in session.scalars(
+            select(Doctor).where(
+                Doctor.territory_id == territory.id,
+                Doctor.active.is_(True),
+                Doctor.volunteer_status == VolunteerStatus.VOLUNTEER,
+            )
         )
-    ).all()
-    points = [
-        DoctorPoint(
-            id=d.id,
-            lat=d.lat,
-            lon=d.lon,
-            accepting=_accepting(d, now.date()),
-            stale=d.confirmed_at is None or d.confirmed_at < cutoff,
-            capacity_left=d.capacity_left,
-            accepts_under_6=d.accepts_under_6,
-            accepts_elderly_dependent=d.accepts_elderly_dependent,
-            accepts_ald_followup=d.accepts_ald_followup,
-            home_visits=d.home_visits,
-            home_visit_radius_km=d.home_visit_radius_km,
-            step_free_access=d.step_free_access,
-        )
-        for d in doctors
-    ]
-    return points, {d.id: d for d in doctors}
+    }
+    points = [p for p in doctor_points(session, territory, now) if p.id in volunteers]
+    return points, volunteers
 
 
 def rank_doctors(
@@ -138,7 +113,7 @@ def rank_doctors(
 ) -> Ranking:
     """The k nearest fitting doctors, and every other doctor with the reasons in French."""
     needs = patient_needs(request, now.date())
-    points, by_id = _doctor_points(session, territory, now)
+    points, by_id = _volunteer_points(session, territory, now)
     points = [p for p in points if p.id not in exclude]
     index = DoctorIndex(points)
     max_km = float(territory.max_distance_km)

@@ -1,0 +1,179 @@
+"""WTForms of the doctor screens (coordinator form, self-service form, placing, uploads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+
+from models import Accepting, VolunteerStatus
+from orientation.services.contact import (
+    InvalidEmail,
+    InvalidPhone,
+    normalise_email,
+    normalise_phone,
+)
+from orientation.services.doctor_refresh import AvailabilityAnswer
+from orientation.services.doctors import DoctorInput
+
+ACCEPTING_CHOICES = [
+    SelectChoice(Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),
+    SelectChoice(Accepting.PAUSED.value, "Pas pour le moment, jusqu'à une date"),
+    SelectChoice(Accepting.NO.value, "Je ne prends plus de nouveaux patients"),
+]
+VOLUNTEER_CHOICES = [
+    SelectChoice(VolunteerStatus.VOLUNTEER.value, "Volontaire"),
+    SelectChoice(VolunteerStatus.NOT_YET.value, "Pas encore volontaire"),
+    SelectChoice(VolunteerStatus.WITHDRAWN.value, "Ne participe plus"),
+]
+CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
+
+
+class AvailabilityFields(FlaskForm):
+    accepting = RadioField(
+        "Acceptez-vous de nouveaux patients ?",
+        choices=ACCEPTING_CHOICES,
+        validators=[DataRequired("Choisissez une réponse.")],
+    )
+    paused_until = DateField(
+        "En pause jusqu'au",
+        validators=[Optional()],
+        render_kw={"autocomplete": "off"},
+    )
+    capacity_left = IntegerField(
+        "Combien de nouveaux patients d'ici six mois ?",
+        default=0,
+        validators=[
+            Optional(),
+            NumberRange(0, 500, "Indiquez un nombre entre 0 et 500."),
+        ],
+    )
+    accepts_under_6 = BooleanField("Enfants de moins de 6 ans", default=True)
+    accepts_elderly_dependent = BooleanField("Personnes âgées et dépendantes", default=True)
+    accepts_ald_followup = BooleanField("Suivi d'une affection longue durée (ALD)", default=True)
+    home_visits = BooleanField("Je fais des visites à domicile")
+    home_visit_radius_km = DecimalField(
+        "Jusqu'à combien de kilomètres ?",
+        places=1,
+        default=0,
+        validators=[Optional(), NumberRange(0, 100, "Indiquez un rayon entre 0 et 100 km.")],
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = bool(super().validate(extra_validators))
+        # Optional() ends the date's own checks when it is empty, so the rule lives here.
+        if self.accepting.data == Accepting.PAUSED.value and self.paused_until.data is None:
+            if not self.paused_until.errors:
+                self.paused_until.errors = ["Indiquez jusqu'à quelle date (JJ/MM/AAAA)."]
+            ok = False
+        return ok
+
+    def answer(self) -> AvailabilityAnswer:
+        return AvailabilityAnswer(
+            accepting=Accepting(self.accepting.data),
+            paused_until=self.paused_until.data,
+            capacity_left=int(self.capacity_left.data or 0),
+            accepts_under_6=bool(self.accepts_under_6.data),
+            accepts_elderly_dependent=bool(self.accepts_elderly_dependent.data),
+            accepts_ald_followup=bool(self.accepts_ald_followup.data),
+            home_visits=bool(self.home_visits.data),
+            home_visit_radius_km=float(self.home_visit_radius_km.data or 0),
+        )
+
+
+class SelfServiceForm(AvailabilityFields):
+    """The doctor's one-screen form (the fields above only)."""
+
+
+def _phone(_form: FlaskForm, field: TelField) -> None:
+    if field.data:
+        try:
+            field.data = normalise_phone(field.data)
+        except InvalidPhone as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def _email(_form: FlaskForm, field: EmailField) -> None:
+    if field.data:
+        try:
+            field.data = normalise_email(field.data)
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class DoctorForm(AvailabilityFields):
+    """The coordinator's form: identity, practice, contact, availability, note."""
+
+    rpps = StringField(
+        "Numéro RPPS", validators=[DataRequired("Indiquez le numéro RPPS (11 chiffres).")]
+    )
+    last_name = StringField("Nom", validators=[DataRequired("Indiquez le nom du médecin.")])
+    first_name = StringField("Prénom")
+    practice_address = StringField("Adresse du cabinet")
+    postal_code = StringField("Code postal")
+    commune = StringField("Commune")
+    lat = DecimalField("Latitude", places=6, validators=[Optional()])
+    lon = DecimalField("Longitude", places=6, validators=[Optional()])
+    phone = TelField("Téléphone", validators=[Optional(), _phone])
+    email = EmailField("E-mail", validators=[Optional(), _email])
+    preferred_channel = SelectField("Canal préféré pour les rappels", choices=CHANNEL_CHOICES)
+    volunteer_status = SelectField("Participation", choices=VOLUNTEER_CHOICES)
+    languages = StringField("Langues parlées (séparées par des ;)")
+    step_free_access = BooleanField("Cabinet accessible de plain-pied")
+    coordinator_note = TextAreaField("Note pour la coordination")
+
+    def validate_lon(self, field: DecimalField) -> None:
+        if (self.lat.data is None) != (field.data is None):
+            raise ValidationError("Indiquez la latitude et la longitude, ou aucune des deux.")
+
+    def to_input(self) -> DoctorInput:
+        answer = self.answer()
+        return DoctorInput(
+            rpps=self.rpps.data or "",
+            first_name=(self.first_name.data or "").strip(),
+            last_name=(self.last_name.data or "").strip(),
+            practice_address=(self.practice_address.data or "").strip(),
+            postal_code=(self.postal_code.data or "").strip(),
+            commune=(self.commune.data or "").strip(),
+            lat=float(self.lat.data) if self.lat.data is not None else None,
+            lon=float(self.lon.data) if self.lon.data is not None else None,
+            phone=self.phone.data or "",
+            email=self.email.data or "",
+            preferred_channel=self.preferred_channel.data or "email",
+            volunteer_status=VolunteerStatus(self.volunteer_status.data),
+            accepting=answer.accepting,
+            paused_until=answer.paused_until if answer.accepting is Accepting.PAUSED else None,
+            capacity_left=answer.capacity_left,
+            accepts_under_6=answer.accepts_under_6,
+            accepts_elderly_dependent=answer.accepts_elderly_dependent,
+            accepts_ald_followup=answer.accepts_ald_followup,
+            home_visits=answer.home_visits,
+            home_visit_radius_km=answer.home_visit_radius_km if answer.home_visits else 0.0,
+            languages=(self.languages.data or "").strip(),
+            step_free_access=bool(self.step_free_access.data),
+            coordinator_note=(self.coordinator_note.data or "").strip(),
+        )
+
+
+class PlaceForm(FlaskForm):
+    lat = DecimalField("Latitude", places=6, validators=[DataRequired("Indiquez la latitude.")])
+    lon = DecimalField("Longitude", places=6, validators=[DataRequired("Indiquez la longitude.")])
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Fichier", validators=[FileRequired("Choisissez un fichier.")])

@@ -1,0 +1,378 @@
+"""The registry of GPs of a territory: checks, saving with an event per change, ranking input.
+
+Services take the session (scoped to the territory in staff views) and the clock; they know
+nothing of Flask. Every change to a doctor is a DoctorEvent naming its source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.communes import Gazetteer
+from geo.ranking import DoctorPoint
+from models import (
+    Accepting,
+    Doctor,
+    DoctorEvent,
+    LocationPrecision,
+    Territory,
+    VolunteerStatus,
+)
+from orientation.services.overview import availability_cutoff
+
+
+class DoctorError(ValueError):
+    """Bad input about a doctor; `field` names the form field the French message belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn check (ISO/IEC 7812), used for the key digit of RPPS numbers."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def check_rpps(value: str) -> str:
+    """An RPPS number: 11 digits, the last one a Luhn key (Agence du numérique en santé)."""
+    rpps = "".join(value.split())
+    if not rpps:
+        raise DoctorError("rpps", "Indiquez le numéro RPPS (11 chiffres).")
+    if not rpps.isdigit() or not rpps.isascii():
+        raise DoctorError("rpps", "Le numéro RPPS ne contient que des chiffres.")
+    if len(rpps) != 11:
+        raise DoctorError("rpps", f"Le numéro RPPS compte 11 chiffres (ici {len(rpps)}).")
+    if not luhn_valid(rpps):
+        raise DoctorError("rpps", "Ce numéro RPPS n'est pas valide (clé de contrôle fausse).")
+    return rpps
+
+
+def rpps_with_key(first_ten: str) -> str:
+    """The 11-digit RPPS whose Luhn key completes these ten digits (demo and tests)."""
+    for key in "0123456789":
+        if luhn_valid(first_ten + key):
+            return first_ten + key
+    raise AssertionError("unreachable: one key digit always completes a Luhn number")
+
+
+# Metropolitan France with Corsica, and the five overseas départements (lat/lon boxes).
+FRANCE_BOXES = (
+    (41.3, 51.2, -5.3, 9.7),
+    (15.8, 16.6, -61.9, -60.9),  # Guadeloupe
+    (14.3, 14.95, -61.3, -60.8),  # Martinique
+    (2.1, 5.8, -54.7, -51.6),  # Guyane
+    (-21.45, -20.85, 55.2, 55.9),  # La Réunion
+    (-13.1, -12.6, 44.95, 45.35),  # Mayotte
+)
+
+
+def check_coordinates(lat: float, lon: float) -> tuple[float, float]:
+    """Refuse points outside France (a swapped lat/lon is the usual mistake)."""
+    if not any(a <= lat <= b and c <= lon <= d for a, b, c, d in FRANCE_BOXES):
+        raise DoctorError(
+            "lat",
+            "Ces coordonnées sont hors de France (latitude puis longitude, "
+            "par exemple 50.6881 et 2.8812).",
+        )
+    return round(lat, 6), round(lon, 6)
+
+
+@dataclass(frozen=True)
+class Location:
+    insee: str | None
+    lat: float | None
+    lon: float | None
+    precision: LocationPrecision
+
+
+def locate(
+    gazetteer: Gazetteer,
+    postal_code: str,
+    commune: str,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> Location:
+    """Coordinates when given, else the commune's point; NONE when it cannot be placed."""
+    found = gazetteer.find(postal_code, commune) if commune else None
+    if found is None:
+        candidates = gazetteer.communes_of_postal_code(postal_code)
+        found = candidates[0] if len(candidates) == 1 else None
+    if lat is not None and lon is not None:
+        lat, lon = check_coordinates(lat, lon)
+        return Location(found.insee if found else None, lat, lon, LocationPrecision.ADDRESS)
+    if found is not None:
+        return Location(found.insee, found.lat, found.lon, LocationPrecision.COMMUNE)
+    return Location(None, None, None, LocationPrecision.NONE)
+
+
+@dataclass
+class DoctorInput:
+    """What a coordinator or an import says about a doctor."""
+
+    rpps: str
+    first_name: str
+    last_name: str
+    practice_address: str = ""
+    postal_code: str = ""
+    commune: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    phone: str = ""
+    email: str = ""
+    preferred_channel: str = "email"
+    volunteer_status: VolunteerStatus = VolunteerStatus.VOLUNTEER
+    accepting: Accepting = Accepting.NO
+    paused_until: date | None = None
+    capacity_left: int = 0
+    accepts_under_6: bool = True
+    accepts_elderly_dependent: bool = True
+    accepts_ald_followup: bool = True
+    home_visits: bool = False
+    home_visit_radius_km: float = 0.0
+    languages: str = ""
+    step_free_access: bool = False
+    coordinator_note: str = ""
+
+
+# Fields that describe availability: changing them is a (re)confirmation of availability.
+AVAILABILITY_FIELDS = (
+    "volunteer_status",
+    "accepting",
+    "paused_until",
+    "capacity_left",
+    "accepts_under_6",
+    "accepts_elderly_dependent",
+    "accepts_ald_followup",
+    "home_visits",
+    "home_visit_radius_km",
+)
+DOCTOR_FIELDS = (
+    "first_name",
+    "last_name",
+    "practice_address",
+    "postal_code",
+    "phone",
+    "email",
+    "preferred_channel",
+    "languages",
+    "step_free_access",
+    "coordinator_note",
+    *AVAILABILITY_FIELDS,
+)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def record_change(
+    session: Session,
+    doctor: Doctor,
+    *,
+    now: datetime,
+    source: str,
+    actor_label: str,
+    action: str,
+    changes: dict[str, Any],
+) -> DoctorEvent:
+    """Add the event describing one change to a doctor (committed with the change)."""
+    event = DoctorEvent(
+        territory_id=doctor.territory_id,
+        doctor_id=doctor.id,
+        at=now,
+        source=source,
+        actor_label=actor_label,
+        action=action,
+        changes={k: [jsonable(a), jsonable(b)] for k, (a, b) in changes.items()},
+    )
+    session.add(event)
+    return event
+
+
+def find_by_rpps(session: Session, territory_id: int, rpps: str) -> Doctor | None:
+    return session.scalar(
+        select(Doctor).where(Doctor.territory_id == territory_id, Doctor.rpps == rpps)
+    )
+
+
+def apply_input(
+    doctor: Doctor, data: DoctorInput, location: Location, now: datetime, confirmed_by: str
+) -> dict[str, tuple[Any, Any]]:
+    """Copy the input onto the doctor; return the changed fields (before, after)."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in DOCTOR_FIELDS:
+        value = getattr(data, name)
+        if name == "capacity_left":
+            value = max(0, int(value))
+        before = getattr(doctor, name, None)
+        if before != value:
+            changes[name] = (before, value)
+            setattr(doctor, name, value)
+    keep_manual = doctor.location_precision is LocationPrecision.MANUAL and location.lat is None
+    if not keep_manual:
+        for name, value in (
+            ("commune_insee", location.insee),
+            ("lat", location.lat),
+            ("lon", location.lon),
+            ("location_precision", location.precision),
+        ):
+            before = getattr(doctor, name, None)
+            if before != value:
+                changes[name] = (before, value)
+                setattr(doctor, name, value)
+    if any(name in changes for name in AVAILABILITY_FIELDS):
+        doctor.confirmed_at = now
+        doctor.confirmed_by = confirmed_by
+    return changes
+
+
+def save_doctor(
+    session: Session,
+    gazetteer: Gazetteer,
+    territory: Territory,
+    data: DoctorInput,
+    *,
+    now: datetime,
+    actor_label: str,
+    doctor: Doctor | None = None,
+) -> Doctor:
+    """Create (doctor None) or update a doctor from the coordinator's form."""
+    data.rpps = check_rpps(data.rpps)
+    if not data.first_name.strip() and not data.last_name.strip():
+        raise DoctorError("last_name", "Indiquez le nom du médecin.")
+    other = find_by_rpps(session, territory.id, data.rpps)
+    if other is not None and (doctor is None or other.id != doctor.id):
+        raise DoctorError(
+            "rpps", f"Ce numéro RPPS est déjà celui de {other.display_name} dans ce territoire."
+        )
+    location = locate(gazetteer, data.postal_code, data.commune, data.lat, data.lon)
+    created = doctor is None
+    if doctor is None:
+        doctor = Doctor(territory_id=territory.id, rpps=data.rpps, created_at=now)
+        session.add(doctor)
+    elif doctor.rpps != data.rpps:
+        doctor.rpps = data.rpps
+    changes = apply_input(doctor, data, location, now, f"coordination ({actor_label})")
+    session.flush()
+    record_change(
+        session,
+        doctor,
+        now=now,
+        source="coordinator",
+        actor_label=actor_label,
+        action="created" if created else "updated",
+        changes=changes,
+    )
+    return doctor
+
+
+def set_active(
+    session: Session, doctor: Doctor, active: bool, *, now: datetime, actor_label: str
+) -> None:
+    """Deactivate (kept for history, gone from ranking and map) or reactivate a doctor."""
+    if doctor.active == active:
+        return
+    record_change(
+        session,
+        doctor,
+        now=now,
+        source="coordinator",
+        actor_label=actor_label,
+        action="reactivated" if active else "deactivated",
+        changes={"active": (doctor.active, active)},
+    )
+    doctor.active = active
+
+
+def place_doctor(
+    session: Session, doctor: Doctor, lat: float, lon: float, *, now: datetime, actor_label: str
+) -> None:
+    """A coordinator places a doctor by hand (a map click or typed coordinates)."""
+    lat, lon = check_coordinates(lat, lon)
+    record_change(
+        session,
+        doctor,
+        now=now,
+        source="coordinator",
+        actor_label=actor_label,
+        action="placed",
+        changes={"lat": (doctor.lat, lat), "lon": (doctor.lon, lon)},
+    )
+    doctor.lat, doctor.lon = lat, lon
+    doctor.location_precision = LocationPrecision.MANUAL
+
+
+def is_accepting(doctor: Doctor, today: date) -> bool:
+    """Takes new patients today: an active volunteer who said yes, or whose pause is over."""
+    if not doctor.active or doctor.volunteer_status is not VolunteerStatus.VOLUNTEER:
+        return False
+    if doctor.accepting is Accepting.YES:
+        return True
+    return (
+        doctor.accepting is Accepting.PAUSED
+        and doctor.paused_until is not None
+        and doctor.paused_until <= today
+    )
+
+
+def is_stale(doctor: Doctor, cutoff: datetime) -> bool:
+    """Availability not confirmed within the refresh period."""
+    return doctor.confirmed_at is None or doctor.confirmed_at < cutoff
+
+
+def is_placed(doctor: Doctor) -> bool:
+    return (
+        doctor.lat is not None
+        and doctor.lon is not None
+        and doctor.location_precision is not LocationPrecision.NONE
+    )
+
+
+def doctor_points(session: Session, territory: Territory, now: datetime) -> list[DoctorPoint]:
+    """The ranking input for a territory: every active doctor, unplaced ones without a point."""
+    cutoff = availability_cutoff(territory, now)
+    today = now.date()
+    doctors = session.scalars(
+        select(Doctor)
+        .where(Doctor.territory_id == territory.id, Doctor.active.is_(True))
+        .order_by(Doctor.id)
+    )
+    points = []
+    for d in doctors:
+        placed = is_placed(d)
+        points.append(
+            DoctorPoint(
+                id=d.id,
+                lat=d.lat if placed else None,
+                lon=d.lon if placed else None,
+                accepting=is_accepting(d, today),
+                stale=is_stale(d, cutoff),
+                capacity_left=d.capacity_left,
+                accepts_under_6=d.accepts_under_6,
+                accepts_elderly_dependent=d.accepts_elderly_dependent,
+                accepts_ald_followup=d.accepts_ald_followup,
+                home_visits=d.home_visits,
+                home_visit_radius_km=d.home_visit_radius_km,
+                step_free_access=d.step_free_access,
+            )
+        )
+    return points
