@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from geo.ranking import (
     EARTH_RADIUS_KM,
+    SCAN_BELOW,
     Assessment,
     DoctorIndex,
     DoctorPoint,
@@ -112,14 +113,18 @@ def test_css_or_ame_cannot_leave_a_doctor_out_since_ranking_does_not_know_of_it(
     assert not [n for n in names if re.search(r"(^|_)(css|ame|c2s|cmu)(_|$)", n)]
 
 
-def test_the_same_inputs_give_the_same_order_with_equal_distances_broken_by_id() -> None:
+@pytest.mark.parametrize("scan_below", [0, SCAN_BELOW], ids=["kd-tree", "scan"])
+def test_the_same_inputs_give_the_same_order_with_equal_distances_broken_by_id(
+    scan_below: int,
+) -> None:
     # A maison de santé: five doctors at one address, listed in no particular order.
     same_place = [doctor(i, 2.0) for i in (7, 3, 9, 1, 5)]
-    index = DoctorIndex([doctor(8, 1.0), *same_place, doctor(2, 3.0)])
+    doctors = [doctor(8, 1.0), *same_place, doctor(2, 3.0)]
+    index = DoctorIndex(doctors, scan_below=scan_below)
 
     first = index.rank(patient(), k=4)
     assert [c.doctor_id for c in first] == [8, 1, 3, 5]
-    assert DoctorIndex(list(reversed(index.doctors))).rank(patient(), k=4) == first
+    assert DoctorIndex(doctors[::-1], scan_below=scan_below).rank(patient(), k=4) == first
     assert index.rank(patient(), k=4) == first
 
 
@@ -191,10 +196,16 @@ _needs = st.builds(
     patients=st.lists(_needs, min_size=1, max_size=5),
     k=st.integers(0, 6),
     max_km=st.sampled_from([0.0, 1.0, 3.0, 7.5, 15.0, 40.0]),
+    # 0: always the KD-tree path; the default: few doctors, so the vectorised scan.
+    scan_below=st.sampled_from([0, SCAN_BELOW]),
 )
 def test_the_fast_ranking_returns_exactly_what_a_full_scan_returns(
-    doctors: list[DoctorPoint], patients: list[PatientNeeds], k: int, max_km: float
+    doctors: list[DoctorPoint],
+    patients: list[PatientNeeds],
+    k: int,
+    max_km: float,
+    scan_below: int,
 ) -> None:
-    index = DoctorIndex(doctors)
+    index = DoctorIndex(doctors, scan_below=scan_below)
     for needs in patients:
         assert index.rank(needs, k=k, max_km=max_km) == index.rank_full_scan(needs, k, max_km)
