@@ -50,6 +50,7 @@ QUERIES = 1_000  # per fast method and size
 SLOW_QUERIES = {500: 20, 6_000: 5, 100_000: 3}  # the geodesic loop takes seconds at 100,000
 SCAN_QUERIES = {500: 1_000, 6_000: 500, 100_000: 150}
 JITTER_KM = 3.0
+BLOCK = 50
 
 Ranker = Callable[[PatientNeeds], list[int]]
 
@@ -264,21 +265,25 @@ def postgis(url: str, doctors: list[DoctorPoint]) -> Iterator[Ranker]:
 
 def measure(
     size: int,
-    method: str,
-    rank: Ranker,
+    methods: list[tuple[str, Ranker, int, str]],
     patients: list[PatientNeeds],
     exact: list[list[int]],
-    note: str = "",
-) -> Row:
-    for needs in patients[:20]:  # warm caches, trees and prepared statements
-        rank(needs)
-    timings, same = [], 0
-    for needs, expected in zip(patients, exact, strict=False):
-        start = time.perf_counter_ns()
-        got = rank(needs)
-        timings.append((time.perf_counter_ns() - start) / 1000)
-        same += got == expected
-    return Row(size, method, timings, same, len(timings), note)
+) -> list[Row]:
+    """Time each method one query at a time, in turns of BLOCK queries, so that a busy moment
+    of the machine falls on every method alike rather than on whichever ran then."""
+    rows = [Row(size, name, [], 0, 0, note) for name, _, _, note in methods]
+    for _, rank, _, _ in methods:
+        for needs in patients[:20]:  # warm caches, trees and prepared statements
+            rank(needs)
+    for block in range(0, len(patients), BLOCK):
+        for row, (_, rank, count, _) in zip(rows, methods, strict=True):
+            for at in range(block, min(block + BLOCK, count)):
+                start = time.perf_counter_ns()
+                got = rank(patients[at])
+                row.timings_us.append((time.perf_counter_ns() - start) / 1000)
+                row.same += got == exact[at]
+                row.checked += 1
+    return rows
 
 
 def run_size(size: int, database: str | None, rng: random.Random) -> list[Row]:
@@ -287,31 +292,33 @@ def run_size(size: int, database: str | None, rng: random.Random) -> list[Row]:
     columns = Columns(doctors)
     scan = numpy_scan(columns)
     exact = [scan(needs) for needs in patients]
+    start = time.perf_counter()
     index = DoctorIndex(doctors)
+    for needs in patients:  # builds the tree of every combination of needs met below
+        index._fitting_for(needs)
+    built_ms = 1000 * (time.perf_counter() - start)
+    note = f"index built once per territory in {built_ms:,.0f} ms"
     # The numpy scan is the reference: check it against the index's own full scan on a few.
     for needs, expected in zip(patients[:10], exact, strict=False):
         if [c.doctor_id for c in index.rank_full_scan(needs, K, MAX_KM)] != expected:
             sys.exit("the numpy full scan disagrees with DoctorIndex.rank_full_scan")
-    built = time.perf_counter()
-    for needs in patients:  # builds the tree of every combination of needs met below
-        index.rank(needs, K, MAX_KM)
-    note = f"trees {1000 * (time.perf_counter() - built):.0f} ms, once per territory"
-    rows = [
-        measure(size, "naive geodesic loop", naive(doctors), patients[: SLOW_QUERIES[size]], exact),
-        measure(size, "numpy full scan", scan, patients[: SCAN_QUERIES[size]], exact),
+    methods = [
+        ("naive geodesic loop", naive(doctors), SLOW_QUERIES[size], ""),
+        ("numpy full scan", scan, SCAN_QUERIES[size], ""),
     ]
     try:
-        rows.append(measure(size, "scikit-learn BallTree", ball_tree(columns), patients, exact))
+        methods.append(("scikit-learn BallTree", ball_tree(columns), QUERIES, ""))
     except ImportError:
         print("BallTree skipped: pip install -e '.[bench]' for scikit-learn", file=sys.stderr)
-    if database:
-        try:
-            with postgis(database, doctors) as rank:
-                rows.append(measure(size, "PostGIS <-> GiST", rank, patients, exact))
-        except Exception as error:  # noqa: BLE001 - the bench reports why and goes on
-            print(f"PostGIS skipped: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-    ours = measure(size, "ours (DoctorIndex.rank)", ours_ranker(index), patients, exact, note)
-    return [*rows, ours]
+    with contextlib.ExitStack() as stack:
+        if database:
+            try:
+                ranker = stack.enter_context(postgis(database, doctors))
+                methods.append(("PostGIS <-> GiST", ranker, QUERIES, ""))
+            except Exception as error:  # noqa: BLE001 - the bench reports why and goes on
+                print(f"PostGIS skipped: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        methods.append(("ours (DoctorIndex.rank)", ours_ranker(index), QUERIES, note))
+        return measure(size, methods, patients, exact)
 
 
 def ours_ranker(index: DoctorIndex) -> Ranker:

@@ -99,7 +99,7 @@ class Assessment:
     reasons: tuple[Exclusion, ...]
 
 
-# The needs that leave out doctors who do not offer them, in a fixed order (the tree cache key).
+# The needs that leave out doctors who do not offer them, in the order of the tree cache key.
 _NEED_FIELDS = ("under_6", "elderly_dependent", "ald_followup", "home_visits", "step_free_access")
 _OFFER_FIELDS = (
     "accepts_under_6",
@@ -205,19 +205,27 @@ class DoctorIndex:
         # A need every open doctor meets changes nothing: dropping it from the key shares trees.
         self._decisive = [bool((self._open & ~offer).any()) for offer in self._offers]
         self._fitting: dict[tuple[bool, ...], _Fitting] = {}
+        self._by_needs: dict[tuple[bool, ...], _Fitting] = {}  # as asked, before dropping
 
     def _fitting_for(self, needs: PatientNeeds) -> _Fitting:
-        key = tuple(
-            bool(getattr(needs, field)) and decisive
-            for field, decisive in zip(_NEED_FIELDS, self._decisive, strict=True)
+        asked = (
+            needs.under_6,
+            needs.elderly_dependent,
+            needs.ald_followup,
+            needs.home_visits,
+            needs.step_free_access,
         )
-        fitting = self._fitting.get(key)
+        fitting = self._by_needs.get(asked)
         if fitting is None:
-            mask = self._open.copy()
-            for needed, offer in zip(key, self._offers, strict=True):
-                if needed:
-                    mask &= offer
-            fitting = self._fitting[key] = _Fitting(self, np.flatnonzero(mask))
+            key = tuple(a and d for a, d in zip(asked, self._decisive, strict=True))
+            fitting = self._fitting.get(key)
+            if fitting is None:
+                mask = self._open.copy()
+                for needed, offer in zip(key, self._offers, strict=True):
+                    if needed:
+                        mask &= offer
+                fitting = self._fitting[key] = _Fitting(self, np.flatnonzero(mask))
+            self._by_needs[asked] = fitting
         return fitting
 
     def assess(self, needs: PatientNeeds, max_km: float) -> list[Assessment]:
