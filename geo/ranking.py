@@ -1,19 +1,42 @@
 """Nearest volunteer doctors who fit a patient's needs, by great-circle distance.
 
-Plain Python and numpy: the caller builds `DoctorPoint`s from the database and a `PatientNeeds`
-from the request. Same inputs, same order: ties in distance are broken by doctor id.
-CSS/AME is deliberately absent: it is a priority flag, never a reason to leave a doctor out.
+Plain Python, numpy and scipy: the caller builds `DoctorPoint`s from the database and a
+`PatientNeeds` from the request. Same inputs, same order: ties in distance are broken by doctor
+id. CSS/AME is deliberately absent: it is a priority flag, never a reason to leave a doctor out.
+
+How `rank` stays fast (bench/ranking.py measures it): the doctors who fit a combination of needs
+are a fixed set (accepting, not stale, capacity left, offering what is needed), so the index
+keeps one KD-tree per combination, over unit-sphere 3D points, built the first time that
+combination is asked. The straight-line (chord) distance between two points of the sphere grows
+with their great-circle distance, so the tree's nearest points are the great-circle nearest; the
+exact haversine distance is then computed only for them. Only home visits depend on the
+distance itself (the doctor's own radius): the search widens until enough doctors fit. When
+few doctors fit (small territories), measuring them all is faster than the tree.
+`assess` stays a full scan: it must show every doctor anyway.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
+
+# Chord distances from the tree and haversine distances are rounded differently; a candidate
+# set is only trusted once the search went past the k-th distance by this margin (in chord
+# units of the unit sphere: 1e-12 is 6 µm on the ground), so near-ties are never cut.
+_CHORD_REL_MARGIN = 1e-9
+_CHORD_ABS_MARGIN = 1e-12
+
+# Below this many fitting doctors a vectorised scan beats the tree's fixed cost per query
+# (bench/ranking.py: about 15 µs against 35 µs at 500 doctors).
+SCAN_BELOW = 1024
 
 
 class Exclusion(enum.StrEnum):
@@ -76,12 +99,39 @@ class Assessment:
     reasons: tuple[Exclusion, ...]
 
 
+# The needs that leave out doctors who do not offer them, in the order of the tree cache key.
+_NEED_FIELDS = ("under_6", "elderly_dependent", "ald_followup", "home_visits", "step_free_access")
+_OFFER_FIELDS = (
+    "accepts_under_6",
+    "accepts_elderly_dependent",
+    "accepts_ald_followup",
+    "home_visits",
+    "step_free_access",
+)
+
+
+def _haversine(
+    phi1: float, lam1: float, cos1: float, phi2: np.ndarray, lam2: np.ndarray, cos2: np.ndarray
+) -> np.ndarray:
+    # One formula for the full scan and the fast path, so both give the same bits.
+    a = np.sin((phi2 - phi1) * 0.5) ** 2 + cos1 * cos2 * np.sin((lam2 - lam1) * 0.5) ** 2
+    return (2 * EARTH_RADIUS_KM) * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def _radians(lat: float, lon: float) -> tuple[float, float, float]:
+    phi, lam = math.radians(lat), math.radians(lon)
+    return phi, lam, math.cos(phi)
+
+
 def haversine_km(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Great-circle distances from one point to many (vectorised)."""
-    p1, l1 = np.radians(lat1), np.radians(lon1)
-    p2, l2 = np.radians(lat2), np.radians(lon2)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    phi2 = np.radians(np.asarray(lat2, dtype=float))
+    return _haversine(*_radians(lat1, lon1), phi2, np.radians(lon2), np.cos(phi2))
+
+
+def _chord(km: float) -> float:
+    """Straight-line distance through the unit sphere for a great-circle distance in km."""
+    return 2.0 * math.sin(min(km / (2 * EARTH_RADIUS_KM), math.pi / 2))
 
 
 def _reasons(
@@ -113,19 +163,74 @@ def _reasons(
     return tuple(reasons)
 
 
+class _Fitting:
+    """The doctors who fit one combination of needs (distance aside), with their KD-tree."""
+
+    def __init__(self, index: DoctorIndex, rows: np.ndarray) -> None:
+        self.size = len(rows)
+        self.ids = index._ids[rows]
+        self.phi = index._phi[rows]
+        self.lam = index._lam[rows]
+        self.cos = index._cos[rows]
+        self.radius = index._radius[rows]
+        self.max_radius = float(self.radius.max()) if self.size else 0.0
+        self.tree = cKDTree(index._xyz[rows]) if self.size >= index._scan_below else None
+
+
 class DoctorIndex:
     """The doctors of a territory, ready to be ranked for many patients."""
 
-    def __init__(self, doctors: Sequence[DoctorPoint]) -> None:
+    def __init__(self, doctors: Sequence[DoctorPoint], *, scan_below: int = SCAN_BELOW) -> None:
         self.doctors = list(doctors)
+        self._scan_below = scan_below
         placed = [d for d in self.doctors if d.lat is not None and d.lon is not None]
         self._placed = placed
+        self._ids = np.array([d.id for d in placed], dtype=np.int64)
         self._lat = np.array([d.lat for d in placed], dtype=float)
         self._lon = np.array([d.lon for d in placed], dtype=float)
+        self._phi = np.radians(self._lat)
+        self._lam = np.radians(self._lon)
+        self._cos = np.cos(self._phi)
+        self._xyz = np.column_stack(
+            (self._cos * np.cos(self._lam), self._cos * np.sin(self._lam), np.sin(self._phi))
+        )
+        self._radius = np.array([d.home_visit_radius_km for d in placed], dtype=float)
+        self._open = np.array(
+            [d.accepting and not d.stale and d.capacity_left > 0 for d in placed], dtype=bool
+        )
+        self._offers = [
+            np.array([bool(getattr(d, field)) for d in placed], dtype=bool)
+            for field in _OFFER_FIELDS
+        ]
+        # A need every open doctor meets changes nothing: dropping it from the key shares trees.
+        self._decisive = [bool((self._open & ~offer).any()) for offer in self._offers]
+        self._fitting: dict[tuple[bool, ...], _Fitting] = {}
+        self._by_needs: dict[tuple[bool, ...], _Fitting] = {}  # as asked, before dropping
+
+    def _fitting_for(self, needs: PatientNeeds) -> _Fitting:
+        asked = (
+            needs.under_6,
+            needs.elderly_dependent,
+            needs.ald_followup,
+            needs.home_visits,
+            needs.step_free_access,
+        )
+        fitting = self._by_needs.get(asked)
+        if fitting is None:
+            key = tuple(a and d for a, d in zip(asked, self._decisive, strict=True))
+            fitting = self._fitting.get(key)
+            if fitting is None:
+                mask = self._open.copy()
+                for needed, offer in zip(key, self._offers, strict=True):
+                    if needed:
+                        mask &= offer
+                fitting = self._fitting[key] = _Fitting(self, np.flatnonzero(mask))
+            self._by_needs[asked] = fitting
+        return fitting
 
     def assess(self, needs: PatientNeeds, max_km: float) -> list[Assessment]:
         """Every doctor with its distance and the reasons it is left out (empty: it fits)."""
-        distances = haversine_km(needs.lat, needs.lon, self._lat, self._lon)
+        distances = _haversine(*_radians(needs.lat, needs.lon), self._phi, self._lam, self._cos)
         by_id = {d.id: float(x) for d, x in zip(self._placed, distances, strict=True)}
         result = [
             Assessment(d.id, by_id.get(d.id), _reasons(d, needs, by_id.get(d.id), max_km))
@@ -134,10 +239,90 @@ class DoctorIndex:
         result.sort(key=lambda a: (a.distance_km is None, a.distance_km or 0.0, a.doctor_id))
         return result
 
-    def rank(self, needs: PatientNeeds, k: int = 10, max_km: float = 15.0) -> list[Candidate]:
-        """The k nearest doctors who fit, nearest first, ties by id."""
+    def rank_full_scan(
+        self, needs: PatientNeeds, k: int = 10, max_km: float = 15.0
+    ) -> list[Candidate]:
+        """What `rank` must return, computed the slow, obvious way (tests and bench check it)."""
         return [
             Candidate(a.doctor_id, a.distance_km)
             for a in self.assess(needs, max_km)
             if not a.reasons and a.distance_km is not None
-        ][:k]
+        ][: max(k, 0)]
+
+    def rank(self, needs: PatientNeeds, k: int = 10, max_km: float = 15.0) -> list[Candidate]:
+        """The k nearest doctors who fit, nearest first, ties by id."""
+        fitting = self._fitting_for(needs)
+        size = fitting.size
+        limit_km = min(max_km, fitting.max_radius) if needs.home_visits else max_km
+        if k <= 0 or fitting.size == 0 or limit_km < 0:
+            return []
+        phi, lam, cos = _radians(needs.lat, needs.lon)
+        tree = fitting.tree
+        if tree is None:
+            return self._scan(fitting, needs, k, max_km, (phi, lam, cos))
+        point = (cos * math.cos(lam), cos * math.sin(lam), math.sin(phi))
+        bound = _chord(limit_km) * (1 + _CHORD_REL_MARGIN) + _CHORD_ABS_MARGIN
+        # Points nearer than this are surely within max_km: no need to check them one by one.
+        surely_within = _chord(max_km) * (1 - _CHORD_REL_MARGIN) - _CHORD_ABS_MARGIN
+        # Home visits leave out doctors beyond their own radius: ask for more from the start.
+        want = min(size, 4 * k if needs.home_visits else k + 2)
+        while True:
+            # Nearest first; rows of missing neighbours (beyond the bound) are `size`.
+            chords, rows = tree.query(
+                point, k=[1] if want == 1 else want, distance_upper_bound=bound
+            )
+            seen = want if rows[-1] != size else int(np.searchsorted(rows, size))
+            rows = rows[:seen]
+            km = _haversine(phi, lam, cos, fitting.phi[rows], fitting.lam[rows], fitting.cos[rows])
+            if needs.home_visits:
+                fits = (km <= fitting.radius[rows]) & (km <= max_km)
+                rows, km = rows[fits], km[fits]
+            elif seen and chords[seen - 1] >= surely_within:
+                fits = km <= max_km
+                rows, km = rows[fits], km[fits]
+            ids = fitting.ids[rows]
+            order = np.lexsort((ids, km))
+            # Done when everyone within the bound was returned, or every fitting doctor was,
+            # or the farthest point returned lies beyond the k-th distance (with margin): then
+            # no one unseen can be as near, ties at the k-th distance included.
+            if seen < want or want == size:
+                break
+            if len(order) >= k:
+                kth = float(km[order[k - 1]])
+                if chords[seen - 1] > _chord(kth) * (1 + _CHORD_REL_MARGIN) + _CHORD_ABS_MARGIN:
+                    break
+            want = min(size, want * 2)
+        order = order[:k]
+        return [
+            Candidate(i, d) for i, d in zip(ids[order].tolist(), km[order].tolist(), strict=True)
+        ]
+
+    @staticmethod
+    def _scan(
+        fitting: _Fitting,
+        needs: PatientNeeds,
+        k: int,
+        max_km: float,
+        point: tuple[float, float, float],
+    ) -> list[Candidate]:
+        """Few fitting doctors: measure them all."""
+        km = _haversine(*point, fitting.phi, fitting.lam, fitting.cos)
+        fits = km <= max_km
+        if needs.home_visits:
+            fits &= km <= fitting.radius
+        rows = np.flatnonzero(fits)
+        km, ids = km[rows], fitting.ids[rows]
+        order = np.lexsort((ids, km))[:k]
+        return [
+            Candidate(i, d) for i, d in zip(ids[order].tolist(), km[order].tolist(), strict=True)
+        ]
+
+
+@lru_cache(maxsize=32)
+def index_for(doctors: tuple[DoctorPoint, ...]) -> DoctorIndex:
+    """The index of these doctors, built once and reused while their data is unchanged.
+
+    The doctors are the key (frozen dataclasses compare by value): any change of place,
+    capacity or needs offered gives a new index, so a stale ranking is never served.
+    """
+    return DoctorIndex(doctors)
