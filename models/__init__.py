@@ -5,6 +5,7 @@ from models.base import Base, TerritoryOwned, utcnow
 from models.commune import Commune
 from models.doctor import Accepting, Doctor, LocationPrecision, VolunteerStatus
 from models.message import Channel, Message, MessageStatus
+from models.message_template import MessageTemplate
 from models.request import (
     OPEN_STATUSES,
     Person,
@@ -28,6 +29,7 @@ __all__ = [
     "LocationPrecision",
     "Message",
     "MessageStatus",
+    "MessageTemplate",
     "Person",
     "Reason",
     "Request",

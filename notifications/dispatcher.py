@@ -1,0 +1,277 @@
+"""The dispatcher: claims due messages from the outbox and hands them to their provider.
+
+Why a message is never sent twice, even with several dispatchers and crashes (two phases):
+
+1. Claim, and commit. One statement moves due messages from `queued` to `sending`, counts the
+   attempt and sets a lease (`next_attempt_at` = now + lease). On PostgreSQL the inner SELECT
+   takes `FOR UPDATE SKIP LOCKED`, so concurrent dispatchers skip each other's rows; on SQLite
+   the statement is a single write (SQLite serialises writers) and the `status = 'queued'`
+   condition makes a row claimable once. Only the dispatcher whose UPDATE returned the id
+   sends it.
+2. Send, then record. The provider gets the message and its idempotency key; in the same
+   transaction that marks the message `sent` we store the provider's id. A provider failure
+   only touches the message row (attempts, last_error, next retry), never the request.
+
+A dispatcher that dies between 1 and 2 leaves the message in `sending` with no provider id,
+and we cannot know whether the provider took it. When the lease has expired, recovery asks the
+provider (`find_accepted`: Twilio is searched by number, time and exact body): if the provider
+has it, we record its id and mark it sent, without sending again; if it has no trace, the
+message goes back to `queued`. The lease must be far longer than one send (see config), so a
+slow dispatcher is never mistaken for a dead one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import Channel, Message, MessageStatus, utcnow
+from notifications.providers.base import (
+    OutgoingMessage,
+    PermanentFailure,
+    Provider,
+    ProviderResult,
+    TemporaryFailure,
+)
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "envoi interrompu (dispatcher arrêté) ; le fournisseur ne l'a pas reçu, renvoi"
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    max_attempts: int = 6
+    retry_after: timedelta = timedelta(seconds=60)  # doubled after each failed attempt
+    max_retry_after: timedelta = timedelta(hours=6)
+    lease: timedelta = timedelta(minutes=5)
+    batch_size: int = 50
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Delay before the next attempt after `attempts` failed ones (exponential, capped)."""
+        return min(self.retry_after * (2 ** max(attempts - 1, 0)), self.max_retry_after)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    rescheduled: int = 0
+    failed: int = 0
+    recovered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class RateLimit:
+    """At most `per_second` sends per provider in this process (a moving window)."""
+
+    def __init__(self, per_second: Mapping[str, int]) -> None:
+        self._items = {name: RateLimitItemPerSecond(n) for name, n in per_second.items() if n > 0}
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def wait(self, provider: str) -> None:
+        item = self._items.get(provider)
+        if item is None:
+            return
+        while not self._limiter.hit(item, provider):
+            reset_at = self._limiter.get_window_stats(item, provider).reset_time
+            time.sleep(max(reset_at - time.time(), 0.005))
+
+
+def _snapshot(message: Message) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=message.id,
+        channel=message.channel,
+        recipient=message.recipient,
+        subject=message.subject,
+        body=message.body,
+        idempotency_key=message.idempotency_key,
+        created_at=message.created_at,
+    )
+
+
+class Dispatcher:
+    """Sends what is due; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        providers: Mapping[Channel, Provider],
+        policy: DispatchPolicy | None = None,
+        rate_limits: Mapping[str, int] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.providers = dict(providers)
+        self.policy = policy or DispatchPolicy()
+        self.rate_limit = RateLimit(rate_limits or {})
+        self.clock = clock
+
+    def run_once(self) -> DispatchReport:
+        """Recover abandoned messages, then send batches until nothing is due."""
+        report = DispatchReport()
+        self.recover(report)
+        while batch := self.claim():
+            for message in batch:
+                self._deliver(message, report)
+        return report
+
+    # Phase 1 -------------------------------------------------------------------------------
+
+    def claim(self, limit: int | None = None) -> list[OutgoingMessage]:
+        """Move up to `limit` due messages to `sending` under a lease; committed on return."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            due = (
+                select(Message.id)
+                .where(Message.status == MessageStatus.QUEUED, Message.next_attempt_at <= now)
+                .order_by(Message.next_attempt_at, Message.id)
+                .limit(limit or self.policy.batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = self._take(session, due, now, expected=MessageStatus.QUEUED, count=True)
+            rows = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
+            return [_snapshot(message) for message in rows]
+
+    def _take(
+        self, session: Session, ids: object, now: datetime, *, expected: MessageStatus, count: bool
+    ) -> list[int]:
+        """One UPDATE ... RETURNING: the rows it returns are this dispatcher's, nobody else's."""
+        values: dict[str, object] = {
+            "status": MessageStatus.SENDING,
+            "next_attempt_at": now + self.policy.lease,
+            "provider": case(
+                (Message.channel == Channel.SMS, self.providers[Channel.SMS].name),
+                else_=self.providers[Channel.EMAIL].name,
+            ),
+        }
+        if count:
+            values["attempts"] = Message.attempts + 1
+        statement = (
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == expected)  # type: ignore[arg-type]
+            .values(values)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(session.scalars(statement))
+
+    # Phase 2 -------------------------------------------------------------------------------
+
+    def _deliver(self, message: OutgoingMessage, report: DispatchReport) -> None:
+        provider = self.providers[message.channel]
+        self.rate_limit.wait(provider.name)
+        try:
+            result = provider.send(message)
+        except PermanentFailure as exc:
+            self._failed(message.id, str(exc), report, permanent=True)
+        except TemporaryFailure as exc:
+            self._failed(message.id, str(exc), report, permanent=False)
+        except Exception as exc:  # a bug in a provider must not stop the other messages
+            log.exception("provider %s crashed on message %s", provider.name, message.id)
+            self._failed(message.id, f"erreur inattendue : {type(exc).__name__}", report, False)
+        else:
+            self._sent(message.id, result, report)
+
+    def _sent(self, message_id: int, result: ProviderResult, report: DispatchReport) -> None:
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            message = session.get(Message, message_id, with_for_update=True)
+            if message is None:  # purged meanwhile (RGPD): nothing left to record
+                return
+            if message.provider_message_id and message.provider_message_id != result.provider_id:
+                log.error("message %s accepted twice by its provider", message_id)
+            message.provider_message_id = result.provider_id
+            # The delivery webhook may already have said delivered or failed: keep its word.
+            if message.status in (MessageStatus.SENDING, MessageStatus.QUEUED):
+                message.status = result.status
+            message.sent_at = message.sent_at or now
+            if result.status is MessageStatus.DELIVERED:
+                message.delivered_at = message.delivered_at or now
+            message.last_error = ""
+        report.sent += 1
+
+    def _failed(
+        self, message_id: int, reason: str, report: DispatchReport, permanent: bool
+    ) -> None:
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            message = session.get(Message, message_id, with_for_update=True)
+            if message is None or message.status is not MessageStatus.SENDING:
+                return
+            message.last_error = reason[:500]
+            if permanent or message.attempts >= self.policy.max_attempts:
+                message.status = MessageStatus.FAILED
+                report.failed += 1
+            else:
+                message.status = MessageStatus.QUEUED
+                message.next_attempt_at = now + self.policy.backoff(message.attempts)
+                report.rescheduled += 1
+        report.errors.append(f"message {message_id}: {reason}")
+
+    # Recovery ------------------------------------------------------------------------------
+
+    def recover(self, report: DispatchReport) -> None:
+        """Settle messages left in `sending` by a dispatcher that died (lease expired)."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            expired = select(Message.id).where(
+                Message.status == MessageStatus.SENDING, Message.next_attempt_at <= now
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                expired = expired.with_for_update(skip_locked=True)
+            # Renewing the lease first means one dispatcher alone handles each abandoned message.
+            ids = self._take(session, expired, now, expected=MessageStatus.SENDING, count=False)
+            rows = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
+            abandoned = [_snapshot(message) for message in rows]
+        for message in abandoned:
+            provider = self.providers[message.channel]
+            try:
+                provider_id = provider.find_accepted(message, since=message.created_at)
+            except TemporaryFailure as exc:
+                report.errors.append(f"message {message.id}: {exc}")
+                continue  # still `sending`: asked again when the renewed lease expires
+            if provider_id is not None and not self._known(provider_id, message.id):
+                self._sent(message.id, ProviderResult(provider_id), report)
+                report.sent -= 1  # recorded, not sent now
+            else:
+                self._failed(message.id, INTERRUPTED, report, permanent=False)
+                self._retry_now(message.id)
+            report.recovered += 1
+
+    def _known(self, provider_id: str, message_id: int) -> bool:
+        """Whether another message already owns this provider id (two identical texts)."""
+        with self.sessions() as session:
+            owner = session.scalar(
+                select(Message.id).where(
+                    Message.provider_message_id == provider_id, Message.id != message_id
+                )
+            )
+            return owner is not None
+
+    def _retry_now(self, message_id: int) -> None:
+        with self.sessions() as session, session.begin():
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
+                .values(next_attempt_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+
+
+def requeue(session: Session, message: Message, now: datetime) -> None:
+    """A coordinator's retry of a failed message: queued again, due now, attempts from zero."""
+    if message.status is not MessageStatus.FAILED:
+        raise ValueError("only a failed message can be retried")
+    message.status = MessageStatus.QUEUED
+    message.attempts = 0
+    message.next_attempt_at = now
