@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import case, select, update
+from sqlalchemy import Select, case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Channel, Message, MessageStatus, utcnow
@@ -136,16 +136,30 @@ class Dispatcher:
                 .order_by(Message.next_attempt_at, Message.id)
                 .limit(limit or self.policy.batch_size)
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
             ids = self._take(session, due, now, expected=MessageStatus.QUEUED, count=True)
             rows = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
             return [_snapshot(message) for message in rows]
 
     def _take(
-        self, session: Session, ids: object, now: datetime, *, expected: MessageStatus, count: bool
+        self,
+        session: Session,
+        candidates: Select[int],
+        now: datetime,
+        *,
+        expected: MessageStatus,
+        count: bool,
     ) -> list[int]:
-        """One UPDATE ... RETURNING: the rows it returns are this dispatcher's, nobody else's."""
+        """Move candidate rows to `sending`; the ids returned are this dispatcher's alone."""
+        ids: Select[int] | list[int]
+        if session.get_bind().dialect.name == "postgresql":
+            # Lock the rows first and skip those another dispatcher holds. (Not as a subquery
+            # of the UPDATE: PostgreSQL may run such a subquery more than once and exceed its
+            # LIMIT.) The locks last until our commit.
+            ids = list(session.scalars(candidates.with_for_update(skip_locked=True)))
+        else:
+            # SQLite: one UPDATE statement is one write transaction from the start, so there
+            # is no read-then-upgrade race; `status = expected` makes each row claimable once.
+            ids = candidates
         values: dict[str, object] = {
             "status": MessageStatus.SENDING,
             "next_attempt_at": now + self.policy.lease,
@@ -158,7 +172,7 @@ class Dispatcher:
             values["attempts"] = Message.attempts + 1
         statement = (
             update(Message)
-            .where(Message.id.in_(ids), Message.status == expected)  # type: ignore[arg-type]
+            .where(Message.id.in_(ids), Message.status == expected)
             .values(values)
             .returning(Message.id)
             .execution_options(synchronize_session=False)
@@ -227,8 +241,6 @@ class Dispatcher:
             expired = select(Message.id).where(
                 Message.status == MessageStatus.SENDING, Message.next_attempt_at <= now
             )
-            if session.get_bind().dialect.name == "postgresql":
-                expired = expired.with_for_update(skip_locked=True)
             # Renewing the lease first means one dispatcher alone handles each abandoned message.
             ids = self._take(session, expired, now, expected=MessageStatus.SENDING, count=False)
             rows = session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))

@@ -19,7 +19,7 @@ from orientation.db import engine, session_factory
 
 
 def register(app: Flask) -> None:
-    for command in (init_command, territory_group, demo_command, serve_command):
+    for command in (init_command, territory_group, demo_command, serve_command, dispatch_command):
         app.cli.add_command(command)
 
 
@@ -154,6 +154,54 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
     click.echo(f"Orientation on http://{host}:{port}/ ({workers} workers). Ctrl+C stops it.")
     _Server().run()
+
+
+def _dispatcher() -> Any:
+    from datetime import timedelta
+
+    from models import Channel
+    from notifications.dispatcher import Dispatcher, DispatchPolicy
+    from notifications.providers import build_providers
+
+    settings = current_app.extensions["orientation.settings"]
+    providers = build_providers(settings)
+    policy = DispatchPolicy(
+        max_attempts=settings.dispatch_max_attempts,
+        retry_after=timedelta(seconds=settings.dispatch_retry_seconds),
+        lease=timedelta(seconds=settings.dispatch_lease_seconds),
+    )
+    limits = {
+        providers[Channel.SMS].name: settings.sms_rate_limit,
+        providers[Channel.EMAIL].name: settings.email_rate_limit,
+    }
+    return Dispatcher(session_factory(), providers, policy, rate_limits=limits)
+
+
+@click.command("dispatch")
+@click.option("--once", is_flag=True, help="Send what is due, then exit.")
+@click.option("--tick", default=1.0, show_default=True, help="Seconds between two rounds.")
+@with_appcontext
+def dispatch_command(once: bool, tick: float) -> None:
+    """Send the outbox's messages (and run the other periodic jobs) until stopped."""
+    import logging
+
+    from notifications.loop import PeriodicJob, run_forever, stop_on_signals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    dispatcher = _dispatcher()
+    if once:
+        report = dispatcher.run_once()
+        click.echo(
+            f"sent {report.sent}, rescheduled {report.rescheduled}, failed {report.failed}, "
+            f"recovered {report.recovered}"
+        )
+        return
+    # The periodic jobs of the instance; the doctors' cascade joins this list.
+    jobs = [PeriodicJob("dispatch", every_seconds=0, run=dispatcher.run_once)]
+    stop = stop_on_signals()
+    click.echo(f"Dispatching every {tick:g} s; SIGTERM or Ctrl+C stops cleanly.")
+    run_forever(jobs, tick, stop)
+    click.echo("Dispatcher stopped.")
 
 
 def main() -> None:
