@@ -169,6 +169,7 @@ def _dispatcher() -> Any:
         max_attempts=settings.dispatch_max_attempts,
         retry_after=timedelta(seconds=settings.dispatch_retry_seconds),
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
+        concurrency=settings.dispatch_concurrency,
     )
     limits = {
         providers[Channel.SMS].name: settings.sms_rate_limit,
@@ -188,6 +189,8 @@ def dispatch_command(once: bool, tick: float) -> None:
     from notifications.loop import PeriodicJob, run_forever, stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # The twilio client logs every request with its headers at INFO: too much, and personal.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
     dispatcher = _dispatcher()
     if once:
         report = dispatcher.run_once()

@@ -46,6 +46,7 @@ class Settings:
     dispatch_max_attempts: int = 6
     dispatch_retry_seconds: int = 60
     dispatch_lease_seconds: int = 300
+    dispatch_concurrency: int = 8
     provider_timeout_seconds: int = 10
     sms_rate_limit: int = 0  # messages per second per dispatcher process, 0 = no limit
     email_rate_limit: int = 0
@@ -156,6 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_max_attempts=_whole_number(environ, "ORIENTATION_DISPATCH_MAX_ATTEMPTS", 6, 1),
         dispatch_retry_seconds=_whole_number(environ, "ORIENTATION_DISPATCH_RETRY_SECONDS", 60, 1),
         dispatch_lease_seconds=_whole_number(environ, "ORIENTATION_DISPATCH_LEASE_SECONDS", 300, 1),
+        dispatch_concurrency=_whole_number(environ, "ORIENTATION_DISPATCH_CONCURRENCY", 8, 1),
         provider_timeout_seconds=_whole_number(
             environ, "ORIENTATION_PROVIDER_TIMEOUT_SECONDS", 10, 1
         ),
