@@ -7,12 +7,13 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import auth, public, webhooks, workspace
+    from orientation.blueprints import auth, outbox, public, webhooks, workspace
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(workspace.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(outbox.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
