@@ -13,9 +13,10 @@ Why a message is never sent twice, even with several dispatchers and crashes (tw
    only touches the message row (attempts, last_error, next retry), never the request.
 
 A dispatcher that dies between 1 and 2 leaves the message in `sending` with no provider id,
-and we cannot know whether the provider took it. When the lease has expired, recovery asks the
-provider (`find_accepted`: Twilio is searched by number, time and exact body): if the provider
-has it, we record its id and mark it sent, without sending again; if it has no trace, the
+and we cannot know whether the provider took it (a send that timed out waiting for the answer
+is in the same doubt, so it too stays in `sending` until its retry time). When the lease has
+expired, recovery asks the provider (`find_accepted`: Twilio is searched by number, time and
+exact body): if the provider has it, we record its id and mark it sent, without sending again; if it has no trace, the
 message goes back to `queued`. The lease must be far longer than one send (see config), so a
 slow dispatcher is never mistaken for a dead one.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,7 +47,15 @@ from notifications.providers.base import (
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = "envoi interrompu (dispatcher arrêté) ; le fournisseur ne l'a pas reçu, renvoi"
+
+class Uncertain(str):
+    """The reason of a failure after which the provider may nonetheless have the message."""
+
+
+# (message id, the provider's result or the reason it failed, whether the failure is final)
+Outcome = tuple[int, ProviderResult | str, bool]
+
+INTERRUPTED = "envoi non confirmé (dispatcher arrêté ou fournisseur muet) ; non reçu, renvoi"
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,13 @@ class Dispatcher:
         report = DispatchReport()
         self.recover(report)
         # Sends wait on the network, so a few run side by side; their outcomes are recorded
-        # here, one short transaction each, as they come back.
+        # here as they come back, those that arrived together in one short transaction.
         with ThreadPoolExecutor(self.policy.concurrency, "send") as pool:
             while batch := self.claim():
-                outcomes = [pool.submit(self._send, message) for message in batch]
-                for outcome in as_completed(outcomes):
-                    self._record(*outcome.result(), report)
+                pending = {pool.submit(self._send, message) for message in batch}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    self._record([future.result() for future in done], report)
         return report
 
     # Phase 1 -------------------------------------------------------------------------------
@@ -199,7 +209,7 @@ class Dispatcher:
 
     # Phase 2 -------------------------------------------------------------------------------
 
-    def _send(self, message: OutgoingMessage) -> tuple[int, ProviderResult | str, bool]:
+    def _send(self, message: OutgoingMessage) -> Outcome:
         """Hand one message to its provider: (id, result or reason of failure, permanent)."""
         provider = self.providers[message.channel]
         self.rate_limit.wait(provider.name)
@@ -208,60 +218,62 @@ class Dispatcher:
         except PermanentFailure as exc:
             return message.id, str(exc), True
         except TemporaryFailure as exc:
-            return message.id, str(exc), False
+            return message.id, Uncertain(str(exc)) if exc.uncertain else str(exc), False
         except Exception as exc:  # a bug in a provider must not stop the other messages
             log.exception("provider %s crashed on message %s", provider.name, message.id)
             return message.id, f"erreur inattendue : {type(exc).__name__}", False
 
-    def _record(
-        self,
-        message_id: int,
-        outcome: ProviderResult | str,
-        permanent: bool,
-        report: DispatchReport,
+    def _record(self, outcomes: list[Outcome], report: DispatchReport) -> None:
+        """Record outcomes that came back together in one transaction (one disk flush)."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            _relaxed_commit(session)
+            rows = session.scalars(
+                select(Message)
+                .where(Message.id.in_([message_id for message_id, _, _ in outcomes]))
+                .order_by(Message.id)  # the same lock order in every dispatcher
+                .with_for_update()
+            )
+            messages = {message.id: message for message in rows}
+            for message_id, outcome, permanent in outcomes:
+                message = messages.get(message_id)
+                if message is None:  # purged meanwhile (RGPD): nothing left to record
+                    continue
+                if isinstance(outcome, ProviderResult):
+                    self._mark_sent(message, outcome, now)
+                    report.sent += 1
+                elif message.status is MessageStatus.SENDING:
+                    self._mark_failed(message, outcome, permanent, now, report)
+
+    def _mark_sent(self, message: Message, result: ProviderResult, now: datetime) -> None:
+        if message.provider_message_id and message.provider_message_id != result.provider_id:
+            log.error("message %s accepted twice by its provider", message.id)
+        message.provider_message_id = result.provider_id
+        # The delivery webhook may already have said delivered or failed: keep its word.
+        if message.status in (MessageStatus.SENDING, MessageStatus.QUEUED):
+            message.status = result.status
+        message.sent_at = message.sent_at or now
+        if result.status is MessageStatus.DELIVERED:
+            message.delivered_at = message.delivered_at or now
+        message.last_error = ""
+
+    def _mark_failed(
+        self, message: Message, reason: str, permanent: bool, now: datetime, report: DispatchReport
     ) -> None:
-        if isinstance(outcome, ProviderResult):
-            self._sent(message_id, outcome, report)
+        message.last_error = reason[:500]
+        if isinstance(reason, Uncertain):
+            # Stay `sending` until the retry time: recovery then asks the provider whether it
+            # took the message before anything is sent again (see the module docstring).
+            message.next_attempt_at = now + self.policy.backoff(message.attempts)
+            report.rescheduled += 1
+        elif permanent or message.attempts >= self.policy.max_attempts:
+            message.status = MessageStatus.FAILED
+            report.failed += 1
         else:
-            self._failed(message_id, outcome, report, permanent=permanent)
-
-    def _sent(self, message_id: int, result: ProviderResult, report: DispatchReport) -> None:
-        now = self.clock()
-        with self.sessions() as session, session.begin():
-            _relaxed_commit(session)
-            message = session.get(Message, message_id, with_for_update=True)
-            if message is None:  # purged meanwhile (RGPD): nothing left to record
-                return
-            if message.provider_message_id and message.provider_message_id != result.provider_id:
-                log.error("message %s accepted twice by its provider", message_id)
-            message.provider_message_id = result.provider_id
-            # The delivery webhook may already have said delivered or failed: keep its word.
-            if message.status in (MessageStatus.SENDING, MessageStatus.QUEUED):
-                message.status = result.status
-            message.sent_at = message.sent_at or now
-            if result.status is MessageStatus.DELIVERED:
-                message.delivered_at = message.delivered_at or now
-            message.last_error = ""
-        report.sent += 1
-
-    def _failed(
-        self, message_id: int, reason: str, report: DispatchReport, permanent: bool
-    ) -> None:
-        now = self.clock()
-        with self.sessions() as session, session.begin():
-            _relaxed_commit(session)
-            message = session.get(Message, message_id, with_for_update=True)
-            if message is None or message.status is not MessageStatus.SENDING:
-                return
-            message.last_error = reason[:500]
-            if permanent or message.attempts >= self.policy.max_attempts:
-                message.status = MessageStatus.FAILED
-                report.failed += 1
-            else:
-                message.status = MessageStatus.QUEUED
-                message.next_attempt_at = now + self.policy.backoff(message.attempts)
-                report.rescheduled += 1
-        report.errors.append(f"message {message_id}: {reason}")
+            message.status = MessageStatus.QUEUED
+            message.next_attempt_at = now + self.policy.backoff(message.attempts)
+            report.rescheduled += 1
+        report.errors.append(f"message {message.id}: {reason}")
 
     # Recovery ------------------------------------------------------------------------------
 
@@ -284,10 +296,10 @@ class Dispatcher:
                 report.errors.append(f"message {message.id}: {exc}")
                 continue  # still `sending`: asked again when the renewed lease expires
             if provider_id is not None and not self._known(provider_id, message.id):
-                self._sent(message.id, ProviderResult(provider_id), report)
+                self._record([(message.id, ProviderResult(provider_id), False)], report)
                 report.sent -= 1  # recorded, not sent now
             else:
-                self._failed(message.id, INTERRUPTED, report, permanent=False)
+                self._record([(message.id, INTERRUPTED, False)], report)
                 self._retry_now(message.id)
             report.recovered += 1
 

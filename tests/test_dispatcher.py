@@ -118,9 +118,14 @@ def test_a_message_not_yet_due_waits(
 
 
 @pytest.mark.parametrize(
-    ("mode", "reason"), [("timeout", "Twilio injoignable"), ("error500", "Twilio a répondu 500")]
+    ("mode", "reason", "waiting"),
+    [
+        # After a timeout the message waits in `sending`: Twilio is asked before a resend.
+        ("timeout", "Twilio n'a pas répondu à temps", MessageStatus.SENDING),
+        ("error500", "Twilio a répondu 500", MessageStatus.QUEUED),
+    ],
 )
-def test_a_provider_down_leaves_the_message_queued_with_the_reason_and_a_retry_sends_it_once(
+def test_a_provider_down_keeps_the_message_waiting_with_the_reason_and_a_retry_sends_it_once(
     session: Session,
     make_territory: Callable[..., Territory],
     make_request: Callable[..., Request],
@@ -129,6 +134,7 @@ def test_a_provider_down_leaves_the_message_queued_with_the_reason_and_a_retry_s
     twilio_server: FakeTwilio,
     mode: str,
     reason: str,
+    waiting: MessageStatus,
 ) -> None:
     territory = make_territory()
     request = make_request(territory, status=Status.PROPOSED)
@@ -139,7 +145,7 @@ def test_a_provider_down_leaves_the_message_queued_with_the_reason_and_a_retry_s
     report = dispatcher.run_once()
     assert (report.sent, report.rescheduled) == (0, 1)
     message = reload(session, message)
-    assert message.status is MessageStatus.QUEUED and reason in message.last_error
+    assert message.status is waiting and reason in message.last_error
     assert message.next_attempt_at == clock.now + timedelta(minutes=1)
     assert session.get(Request, request.id).status is Status.PROPOSED  # type: ignore[union-attr]
 
@@ -281,3 +287,24 @@ def test_the_rate_limit_waits_once_the_second_is_used_up(monkeypatch: pytest.Mon
         )
         limit.wait("twilio")
     assert 0 < sleeps[0] <= 1
+
+
+def test_a_send_that_timed_out_after_twilio_took_it_is_recorded_not_sent_again(
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_dispatcher: Any,
+    clock: Clock,
+    twilio_server: FakeTwilio,
+) -> None:
+    (message,) = queue(session, make_territory())
+    twilio_server.mode, twilio_server.delay = "slow", 1.0  # accepted, answered too late
+    dispatcher = make_dispatcher(retry_after=timedelta(minutes=1))
+    assert dispatcher.run_once().rescheduled == 1
+    twilio_server.mode = "ok"
+    clock.advance(minutes=1)
+    report = dispatcher.run_once()
+    assert (report.recovered, report.sent) == (1, 0)
+    assert twilio_server.bodies() == [message.body]
+    message = reload(session, message)
+    assert message.status is MessageStatus.SENT
+    assert message.provider_message_id == twilio_server.messages[0].sid

@@ -104,6 +104,7 @@ def test_two_dispatchers_at_once_never_send_a_message_twice(
     twilio_server.mode, twilio_server.delay = "slow", 0.01
     env = dispatcher_env(database_url, twilio_server, tmp_path)
     env["ORIENTATION_DISPATCH_LEASE_SECONDS"] = "60"
+    env["ORIENTATION_PROVIDER_TIMEOUT_SECONDS"] = "10"  # a loaded machine is not a Twilio outage
     processes = [
         subprocess.Popen(
             [ORIENTATION, "dispatch", "--once"], env=env, stdout=subprocess.PIPE, text=True

@@ -38,7 +38,15 @@ class ProviderError(Exception):
 
 
 class TemporaryFailure(ProviderError):
-    """Timeout, 5xx, connection refused: the same message may go through later."""
+    """Timeout, 5xx, connection refused: the same message may go through later.
+
+    `uncertain` means the request may have reached the provider (no answer in time): before
+    sending again, the dispatcher asks the provider whether it took the message.
+    """
+
+    def __init__(self, reason: str, *, uncertain: bool = False) -> None:
+        super().__init__(reason)
+        self.uncertain = uncertain
 
 
 class PermanentFailure(ProviderError):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from requests import RequestException
+from requests.exceptions import ChunkedEncodingError, ReadTimeout
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -79,6 +80,11 @@ class TwilioSms:
             )
         except TwilioRestException as exc:
             raise _failure(exc) from None
+        except (ReadTimeout, ChunkedEncodingError) as exc:
+            # The request left; Twilio may have created the message without us hearing back.
+            raise TemporaryFailure(
+                f"Twilio n'a pas répondu à temps : {type(exc).__name__}", uncertain=True
+            ) from None
         except (RequestException, TwilioException) as exc:
             raise TemporaryFailure(f"Twilio injoignable : {type(exc).__name__}") from None
         return ProviderResult(provider_id=str(created.sid), status=MessageStatus.SENT)
