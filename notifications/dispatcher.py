@@ -16,9 +16,9 @@ A dispatcher that dies between 1 and 2 leaves the message in `sending` with no p
 and we cannot know whether the provider took it (a send that timed out waiting for the answer
 is in the same doubt, so it too stays in `sending` until its retry time). When the lease has
 expired, recovery asks the provider (`find_accepted`: Twilio is searched by number, time and
-exact body): if the provider has it, we record its id and mark it sent, without sending again; if it has no trace, the
-message goes back to `queued`. The lease must be far longer than one send (see config), so a
-slow dispatcher is never mistaken for a dead one.
+exact body): if the provider has it, we record its id and mark it sent, without sending
+again; if it has no trace, the message goes back to `queued`. The lease must be far longer
+than one send (see config), so a slow dispatcher is never mistaken for a dead one.
 """
 
 from __future__ import annotations
