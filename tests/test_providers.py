@@ -106,6 +106,8 @@ def test_after_a_crash_twilio_is_asked_whether_it_already_took_the_message(
     assert provider.find_accepted(message, since=message.created_at) == sid
     other = outgoing(body="Un autre texte")
     assert provider.find_accepted(other, since=message.created_at) is None
+    twilio_server.by_sid(sid).status = "undelivered"  # a copy that never arrived: send again
+    assert provider.find_accepted(message, since=message.created_at) is None
 
 
 class Mailbox:

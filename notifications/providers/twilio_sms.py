@@ -111,7 +111,9 @@ class TwilioSms:
         except (RequestException, TwilioException) as exc:
             raise TemporaryFailure(f"Twilio injoignable : {type(exc).__name__}") from None
         for candidate in candidates:
-            if candidate.body == message.body:
+            # An earlier copy Twilio could not deliver (before a coordinator's retry) does not
+            # count: sending again is what the retry is for.
+            if candidate.body == message.body and candidate.status not in ("failed", "undelivered"):
                 return str(candidate.sid)
         return None
 
