@@ -101,10 +101,12 @@ def test_two_dispatchers_at_once_never_send_a_message_twice(
     tmp_path: Path,
 ) -> None:
     queue_many(session, make_territory(), 150)
-    twilio_server.mode, twilio_server.delay = "slow", 0.01
+    twilio_server.mode, twilio_server.delay = "slow", 0.02
     env = dispatcher_env(database_url, twilio_server, tmp_path)
     env["ORIENTATION_DISPATCH_LEASE_SECONDS"] = "60"
     env["ORIENTATION_PROVIDER_TIMEOUT_SECONDS"] = "10"  # a loaded machine is not a Twilio outage
+    # One send at a time: about 3 s of work each, so that the two processes surely overlap.
+    env["ORIENTATION_DISPATCH_CONCURRENCY"] = "1"
     processes = [
         subprocess.Popen(
             [ORIENTATION, "dispatch", "--once"], env=env, stdout=subprocess.PIPE, text=True
