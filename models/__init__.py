@@ -13,6 +13,7 @@ from models.doctor import (
     VolunteerStatus,
 )
 from models.message import Channel, Message, MessageStatus
+from models.message_template import MessageTemplate
 from models.request import (
     OPEN_STATUSES,
     Person,
@@ -40,6 +41,7 @@ __all__ = [
     "LocationPrecision",
     "Message",
     "MessageStatus",
+    "MessageTemplate",
     "Person",
     "Reason",
     "Request",

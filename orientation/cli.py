@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
         serve_command,
         cascade_command,
         doctors_group,
+        dispatch_command,
     ):
         app.cli.add_command(command)
 
@@ -132,10 +133,8 @@ def demo_command() -> None:
         click.echo(f"  {login.role:<12} {login.email:<36} {login.password}   ({login.territory})")
 
 
-@click.command("cascade")
-@with_appcontext
-def cascade_command() -> None:
-    """Ask the next doctor where the current one did not answer in time (run from a timer)."""
+def _run_cascades() -> Any:
+    """One pass of the doctors' cascade (from `orientation cascade` or the dispatch loop)."""
     from orientation.links import LinkSigner
     from orientation.services.cascade import advance_cascades
     from orientation.services.doctor_contacts import Links
@@ -148,6 +147,14 @@ def cascade_command() -> None:
         session.commit()
     finally:
         session.close()
+    return summary
+
+
+@click.command("cascade")
+@with_appcontext
+def cascade_command() -> None:
+    """Ask the next doctor where the current one did not answer in time (run from a timer)."""
+    summary = _run_cascades()
     click.echo(
         f"Cascades: {summary.expired} unanswered, {summary.asked} doctors asked, "
         f"{summary.exhausted} exhausted (coordinator alerted)."
@@ -232,6 +239,61 @@ def doctors_remind(window_days: int, second_after_days: int) -> None:
             )
     finally:
         session.close()
+
+
+def _dispatcher() -> Any:
+    from datetime import timedelta
+
+    from models import Channel
+    from notifications.dispatcher import Dispatcher, DispatchPolicy
+    from notifications.providers import build_providers
+
+    settings = current_app.extensions["orientation.settings"]
+    providers = build_providers(settings)
+    policy = DispatchPolicy(
+        max_attempts=settings.dispatch_max_attempts,
+        retry_after=timedelta(seconds=settings.dispatch_retry_seconds),
+        lease=timedelta(seconds=settings.dispatch_lease_seconds),
+        concurrency=settings.dispatch_concurrency,
+    )
+    limits = {
+        providers[Channel.SMS].name: settings.sms_rate_limit,
+        providers[Channel.EMAIL].name: settings.email_rate_limit,
+    }
+    return Dispatcher(session_factory(), providers, policy, rate_limits=limits)
+
+
+@click.command("dispatch")
+@click.option("--once", is_flag=True, help="Send what is due, then exit.")
+@click.option("--tick", default=1.0, show_default=True, help="Seconds between two rounds.")
+@with_appcontext
+def dispatch_command(once: bool, tick: float) -> None:
+    """Send the outbox's messages (and run the other periodic jobs) until stopped."""
+    import logging
+
+    from notifications.loop import PeriodicJob, run_forever, stop_on_signals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # The twilio client logs every request with its headers at INFO: too much, and personal.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    dispatcher = _dispatcher()
+    if once:
+        report = dispatcher.run_once()
+        click.echo(
+            f"sent {report.sent}, rescheduled {report.rescheduled}, failed {report.failed}, "
+            f"recovered {report.recovered}"
+        )
+        return
+    # The periodic jobs of the instance: the outbox at every tick, the doctors' cascade
+    # every five minutes (its delays are counted in hours).
+    jobs = [
+        PeriodicJob("dispatch", every_seconds=0, run=dispatcher.run_once),
+        PeriodicJob("cascade", every_seconds=300, run=_run_cascades),
+    ]
+    stop = stop_on_signals()
+    click.echo(f"Dispatching every {tick:g} s; SIGTERM or Ctrl+C stops cleanly.")
+    run_forever(jobs, tick, stop)
+    click.echo("Dispatcher stopped.")
 
 
 def main() -> None:

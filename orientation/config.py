@@ -42,6 +42,14 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "orientation@localhost"
     ratelimit_storage_url: str = "memory://"
+    # The dispatcher (`orientation dispatch`): see notifications/dispatcher.py.
+    dispatch_max_attempts: int = 6
+    dispatch_retry_seconds: int = 60
+    dispatch_lease_seconds: int = 300
+    dispatch_concurrency: int = 8
+    provider_timeout_seconds: int = 10
+    sms_rate_limit: int = 0  # messages per second per dispatcher process, 0 = no limit
+    email_rate_limit: int = 0
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -59,6 +67,15 @@ def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], def
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
     return value
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}, not {raw!r}.")
+    return int(raw)
 
 
 def _development_secret(instance_path: Path) -> str:
@@ -137,7 +154,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=environ.get("ORIENTATION_SMTP_URL", ""),
         mail_from=environ.get("ORIENTATION_MAIL_FROM", "orientation@localhost"),
         ratelimit_storage_url=environ.get("ORIENTATION_RATELIMIT_STORAGE_URL", "memory://"),
+        dispatch_max_attempts=_whole_number(environ, "ORIENTATION_DISPATCH_MAX_ATTEMPTS", 6, 1),
+        dispatch_retry_seconds=_whole_number(environ, "ORIENTATION_DISPATCH_RETRY_SECONDS", 60, 1),
+        dispatch_lease_seconds=_whole_number(environ, "ORIENTATION_DISPATCH_LEASE_SECONDS", 300, 1),
+        dispatch_concurrency=_whole_number(environ, "ORIENTATION_DISPATCH_CONCURRENCY", 8, 1),
+        provider_timeout_seconds=_whole_number(
+            environ, "ORIENTATION_PROVIDER_TIMEOUT_SECONDS", 10, 1
+        ),
+        sms_rate_limit=_whole_number(environ, "ORIENTATION_SMS_RATE_LIMIT", 0),
+        email_rate_limit=_whole_number(environ, "ORIENTATION_EMAIL_RATE_LIMIT", 0),
     )
+    if settings.dispatch_lease_seconds <= 2 * settings.provider_timeout_seconds:
+        # A lease shorter than a send could let a second dispatcher recover a message that the
+        # first is still sending.
+        raise ConfigError(
+            "ORIENTATION_DISPATCH_LEASE_SECONDS must be more than twice "
+            "ORIENTATION_PROVIDER_TIMEOUT_SECONDS."
+        )
     if sms_provider == "twilio" and not (
         settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
     ):

@@ -266,3 +266,12 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+@pytest.fixture
+def twilio_server() -> Iterator[Any]:
+    """A local server speaking the Twilio Messages API (tests/fakes/twilio_server.py)."""
+    from tests.fakes.twilio_server import TwilioServer
+
+    with TwilioServer() as fake:
+        yield fake

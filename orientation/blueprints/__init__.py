@@ -15,10 +15,12 @@ def register(app: Flask) -> None:
         doctors_staff,
         flyers,
         intake_staff,
+        outbox,
         patient,
         public,
         requests_staff,
         vendor,
+        webhooks,
         workspace,
     )
 
@@ -35,6 +37,8 @@ def register(app: Flask) -> None:
         doctors_staff.bp,
         doctor_self.bp,
         vendor.bp,
+        webhooks.bp,
+        outbox.bp,
     ):
         app.register_blueprint(blueprint)
 

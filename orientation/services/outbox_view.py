@@ -1,0 +1,108 @@
+"""The outbox as coordinators see it: what was sent, what failed and why; retrying a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Message, MessageStatus
+from notifications.dispatcher import requeue
+from orientation.services import audit
+
+PAGE_SIZE = 50
+
+
+class MessageNotFound(LookupError):
+    """No message with this id in the coordinator's CPTS."""
+
+
+class NotRetryable(ValueError):
+    """Only a failed message can be sent again."""
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    messages: list[Message]
+    page: int
+    pages: int
+    total: int
+    failed: int
+
+
+def list_messages(
+    session: Session,
+    *,
+    territory_id: int,
+    user_id: int,
+    status: MessageStatus | None = None,
+    page: int = 1,
+) -> OutboxPage:
+    """Newest first, one page; reading message bodies (personal data) is audited."""
+    where = [Message.territory_id == territory_id]
+    if status is not None:
+        where.append(Message.status == status)
+    total = session.scalar(select(func.count()).select_from(Message).where(*where)) or 0
+    failed = (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.territory_id == territory_id, Message.status == MessageStatus.FAILED)
+        )
+        or 0
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    messages = list(
+        session.scalars(
+            select(Message)
+            .where(*where)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+    )
+    audit.record(
+        session,
+        "outbox_viewed",
+        territory_id=territory_id,
+        user_id=user_id,
+        object_type="message",
+        object_id=",".join(str(m.id) for m in messages)[:40],
+        count=len(messages),
+        page=page,
+    )
+    return OutboxPage(messages, page, pages, total, failed)
+
+
+def retry_message(
+    session: Session, message_id: int, *, territory_id: int, user_id: int, now: datetime
+) -> Message:
+    """Queue a failed message again; the dispatcher sends it once at its next round."""
+    message = session.scalar(
+        select(Message).where(Message.id == message_id, Message.territory_id == territory_id)
+    )
+    if message is None:
+        audit.record(
+            session,
+            "message_not_found",
+            territory_id=territory_id,
+            user_id=user_id,
+            object_type="message",
+            object_id=message_id,
+        )
+        raise MessageNotFound(message_id)
+    if message.status is not MessageStatus.FAILED:
+        raise NotRetryable(message_id)
+    requeue(session, message, now)
+    audit.record(
+        session,
+        "message_retried",
+        territory_id=territory_id,
+        user_id=user_id,
+        object_type="message",
+        object_id=message.id,
+    )
+    return message

@@ -1,0 +1,97 @@
+"""Coordinators see their CPTS's messages with status and reason, and retry failed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import AuditEntry, Channel, Message, MessageStatus, Role, Territory, User
+from notifications.outbox import queue_message
+
+
+def failed_message(session: Session, territory: Territory, key: str = "m-1") -> Message:
+    message = queue_message(
+        session,
+        territory_id=territory.id,
+        channel=Channel.SMS,
+        recipient="+33612345678",
+        body="Le Dr Roux peut vous recevoir le 3 mars.",
+        purpose="proposal",
+        idempotency_key=key,
+    )
+    message.status = MessageStatus.FAILED
+    message.attempts = 6
+    message.last_error = "Twilio 21211 : numéro de destinataire invalide"
+    session.commit()
+    return message
+
+
+def test_the_outbox_shows_status_reason_attempts_and_body_and_is_audited(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    territory = make_territory()
+    failed_message(session, territory)
+    auth.login(make_user(territory, Role.COORDINATOR))
+    page = client.get("/espace/messages").get_data(as_text=True)
+    assert "Échec" in page and "Twilio 21211 : numéro de destinataire invalide" in page
+    assert "Le Dr Roux peut vous recevoir le 3 mars." in page
+    assert "Renvoyer" in page and 'href="/espace/messages"' in page  # the nav link
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "outbox_viewed"))
+
+
+def test_a_retried_message_is_queued_again_from_zero_attempts(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    territory = make_territory()
+    message = failed_message(session, territory)
+    auth.login(make_user(territory, Role.COORDINATOR))
+    response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
+    assert "sera renvoyé" in response.get_data(as_text=True)
+    session.expire_all()
+    retried = session.get(Message, message.id)
+    assert retried is not None
+    assert (retried.status, retried.attempts) == (MessageStatus.QUEUED, 0)
+
+
+def test_another_cpts_message_is_invisible_and_retrying_it_is_a_404_that_is_audited(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    ours, theirs = make_territory(), make_territory()
+    foreign = failed_message(session, theirs, "theirs")
+    auth.login(make_user(ours, Role.COORDINATOR))
+    assert "Le Dr Roux" not in client.get("/espace/messages").get_data(as_text=True)
+    assert client.post(f"/espace/messages/{foreign.id}/renvoyer").status_code == 404
+    session.expire_all()
+    assert session.get(Message, foreign.id).status is MessageStatus.FAILED  # type: ignore[union-attr]
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "message_not_found"))
+
+
+def test_only_failed_messages_can_be_retried(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    territory = make_territory()
+    message = failed_message(session, territory)
+    message.status = MessageStatus.SENT
+    session.commit()
+    auth.login(make_user(territory, Role.COORDINATOR))
+    response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
+    assert "n'est pas en échec" in response.get_data(as_text=True)
