@@ -19,7 +19,7 @@ from orientation.db import engine, session_factory
 
 
 def register(app: Flask) -> None:
-    for command in (init_command, territory_group, demo_command, serve_command):
+    for command in (init_command, territory_group, demo_command, serve_command, purge_command):
         app.cli.add_command(command)
 
 
@@ -123,6 +123,28 @@ def demo_command() -> None:
     click.echo(f"Demo ready. Open {base_url}/ ; staff log in at {base_url}/connexion with:")
     for login in logins:
         click.echo(f"  {login.role:<12} {login.email:<36} {login.password}   ({login.territory})")
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Apply each CPTS's retention settings (RGPD); meant for a daily timer."""
+    from orientation.services.retention import purge
+
+    session = _session()
+    try:
+        reports = purge(session, utcnow())
+        session.commit()
+    finally:
+        session.close()
+    for report in reports:
+        click.echo(
+            f"{report.territory_name}: {report.closed_anonymised} closed request(s) and "
+            f"{report.out_of_territory_anonymised} out-of-territory request(s) anonymised, "
+            f"{report.message_bodies_purged} message body(ies) purged."
+        )
+    if not reports:
+        click.echo("No CPTS on this instance: nothing to purge.")
 
 
 @click.command("serve")

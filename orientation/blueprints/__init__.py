@@ -7,11 +7,14 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import auth, public, workspace
+    from orientation.blueprints import admin, auth, patient_rights, public, rgpd, workspace
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(workspace.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(rgpd.bp)
+    app.register_blueprint(patient_rights.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
