@@ -24,7 +24,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 from models import Role, Territory
 from orientation.auth import Staff
@@ -109,7 +109,7 @@ def _months(label: str, low: int, high: int) -> IntegerField:
     return IntegerField(
         label,
         validators=[
-            DataRequired("Indiquez un nombre."),
+            InputRequired("Indiquez un nombre."),
             NumberRange(low, high, f"Indiquez un nombre entre {low} et {high}."),
         ],
     )
