@@ -20,6 +20,7 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -159,9 +160,9 @@ def index() -> ResponseReturnValue:
 def _staff_form() -> StaffForm:
     form = StaffForm()
     roles = sorted(staff.MANAGEABLE[g.user.role])
-    form.role.choices = [(role.value, ROLE_LABELS[role]) for role in roles]
+    form.role.choices = [SelectChoice(role.value, ROLE_LABELS[role]) for role in roles]
     territories = list(all_territories(g.session)) if g.territory is None else [g.territory]
-    form.territory_id.choices = [(t.id, t.name) for t in territories]
+    form.territory_id.choices = [SelectChoice(str(t.id), t.name) for t in territories]
     return form
 
 

@@ -8,7 +8,14 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length
 
 from models import Request, Role, Territory, utcnow
@@ -45,7 +52,8 @@ class FindForm(FlaskForm):
 
 class ProcessForm(FlaskForm):
     kind = SelectField(
-        "Droit exercé", choices=[(kind.value, label) for kind, label in RIGHT_LABELS.items()]
+        "Droit exercé",
+        choices=[SelectChoice(kind.value, label) for kind, label in RIGHT_LABELS.items()],
     )
     note = TextAreaField(
         "Comment la demande a été reçue (date, canal)", validators=[Length(max=500)]
