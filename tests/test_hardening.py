@@ -247,3 +247,15 @@ def test_no_personal_data_or_secret_reaches_the_logs_during_submissions(
         "1941-02-03",
     ):
         assert secret not in logged, secret
+
+
+def test_a_nul_byte_anywhere_in_a_form_is_refused_before_reaching_the_database(
+    client: FlaskClient, make_territory: Callable[..., Territory], make_user: Callable[..., User]
+) -> None:
+    user = make_user(make_territory())
+    # PostgreSQL refuses NUL in text: without the guard this was a 500 on the login form.
+    assert (
+        client.post("/connexion", data={"email": "a\x00b", "password": "x" * 12}).status_code == 400
+    )
+    assert client.get("/admin/audit?action=lo%00gin").status_code == 400
+    assert AuthActions(client).login(user).status_code == 302  # ordinary input is unaffected
