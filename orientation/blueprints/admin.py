@@ -141,7 +141,7 @@ class AuditFilterForm(FlaskForm):
 
     since = DateField("Du", validators=[Optional()])
     until = DateField("Au (inclus)", validators=[Optional()])
-    action = StringField("Action (début)", validators=[Optional(), Length(max=60)])
+    action = StringField("Action (ex. login, rights)", validators=[Optional(), Length(max=60)])
     user_id = IntegerField("Utilisateur (n°)", validators=[Optional(), NumberRange(1)])
     object_type = StringField("Objet (type)", validators=[Optional(), Length(max=40)])
     object_id = StringField("Objet (n°)", validators=[Optional(), Length(max=40)])
