@@ -223,3 +223,40 @@ def test_coordinators_and_referrers_cannot_manage_staff_or_settings(
     assert client.post("/admin/equipe/nouveau", data={}).status_code == 403
     assert client.post(f"/admin/equipe/{colleague.id}/desactiver").status_code == 403
     assert client.get(f"/admin/cpts/{territory.id}/parametres").status_code == 403
+
+
+def test_the_instance_admin_adds_a_cpts_and_unknown_communes_are_named(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    auth.login(make_user(None, Role.ADMIN))
+    bad = client.post(
+        "/admin/cpts/nouvelle", data={"name": "CPTS Neuve", "communes": "59017 99999"}
+    )
+    page = bad.get_data(as_text=True)
+    assert "Codes INSEE inconnus : 99999." in page and 'value="CPTS Neuve"' in page
+    assert session.scalar(select(Territory).where(Territory.name == "CPTS Neuve")) is None
+    good = client.post(
+        "/admin/cpts/nouvelle", data={"name": "CPTS Neuve", "communes": "59017, 59431"}
+    )
+    assert good.status_code == 302
+    created = session.scalar(select(Territory).where(Territory.name == "CPTS Neuve"))
+    assert created is not None and created.insee_codes == ["59017", "59431"]
+    again = client.post("/admin/cpts/nouvelle", data={"name": "CPTS Neuve", "communes": "59017"})
+    assert "Une CPTS porte déjà ce nom." in again.get_data(as_text=True)
+
+
+def test_a_cpts_admin_cannot_add_a_cpts(
+    client: FlaskClient,
+    auth: AuthActions,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    auth.login(make_user(make_territory(), Role.CPTS_ADMIN))
+    assert (
+        client.post("/admin/cpts/nouvelle", data={"name": "X", "communes": "59017"}).status_code
+        == 403
+    )

@@ -27,12 +27,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
+from geo.communes import gazetteer
 from models import Role, Territory
 from orientation.auth import Staff
 from orientation.db import db_session, territory_session
 from orientation.services import audit_trail, staff
 from orientation.services.accounts import PasswordTooWeak
-from orientation.services.territories import all_territories
+from orientation.services.territories import TerritoryError, UnknownCommunes, all_territories
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,6 +134,16 @@ class SettingsForm(FlaskForm):
         "Demandes hors territoire : anonymiser après (mois)", 1, 24
     )
     retention_message_body_months = _months("Contenu des messages : effacer après (mois)", 1, 24)
+
+
+class TerritoryForm(FlaskForm):
+    name = StringField(
+        "Nom de la CPTS", validators=[DataRequired("Indiquez le nom."), Length(max=200)]
+    )
+    communes = TextAreaField(
+        "Communes (codes INSEE)",
+        validators=[DataRequired("Indiquez au moins un code INSEE."), Length(max=20_000)],
+    )
 
 
 class AuditFilterForm(FlaskForm):
@@ -257,6 +268,38 @@ def settings(territory_id: int) -> ResponseReturnValue:
         flash("Paramètres enregistrés.", "info")
         return redirect(url_for("admin.settings", territory_id=territory.id))
     return render_template("admin/settings.html", form=form, territory=territory)
+
+
+@bp.route("/cpts/nouvelle", methods=["GET", "POST"])
+@admin_required
+def new_territory() -> ResponseReturnValue:
+    if g.territory is not None:
+        abort(403)  # only the instance admin adds a CPTS
+    form = TerritoryForm()
+    if form.validate_on_submit():
+        try:
+            territory = staff.create_territory(
+                g.session,
+                g.user,
+                gazetteer(),
+                form.name.data or "",
+                form.communes.data or "",
+                ip=request.remote_addr or "",
+            )
+        except UnknownCommunes as exc:
+            form.communes.errors = [f"Codes INSEE inconnus : {', '.join(exc.codes[:20])}."]
+        except TerritoryError as exc:
+            message = (
+                "Une CPTS porte déjà ce nom."
+                if "already exists" in str(exc)
+                else "Indiquez un nom et au moins un code INSEE."
+            )
+            form.name.errors = [message]
+        else:
+            g.session.commit()
+            flash(f"{territory.name} est créée : ajoutez son administrateur.", "success")
+            return redirect(url_for("admin.new_staff"))
+    return render_template("admin/territory_form.html", form=form)
 
 
 @bp.get("/audit")

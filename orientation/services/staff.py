@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geo.communes import Gazetteer
 from models import Role, Territory, User
 from orientation.services import accounts, audit
+from orientation.services.territories import TerritoryInput, add_territory, parse_insee_codes
 
 
 class NotAllowed(Exception):
@@ -188,3 +190,24 @@ def settings_of(territory: Territory) -> TerritorySettings:
 
 
 _SETTING_NAMES = list(TerritorySettings.__dataclass_fields__)
+
+
+def create_territory(
+    session: Session, actor: User, gazetteer: Gazetteer, name: str, communes: str, ip: str = ""
+) -> Territory:
+    """A new CPTS (instance admin only); raise territories.UnknownCommunes or TerritoryError."""
+    if actor.role is not Role.ADMIN:
+        raise NotAllowed()
+    territory = add_territory(
+        session, gazetteer, TerritoryInput(name=name, insee_codes=parse_insee_codes(communes))
+    )
+    audit.record(
+        session,
+        "territory.create",
+        territory_id=territory.id,
+        user_id=actor.id,
+        object_type="territory",
+        object_id=territory.id,
+        ip=ip,
+    )
+    return territory
