@@ -7,7 +7,7 @@ was stored are read back and must not contain a live <script> or event-handler m
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from flask import Flask
@@ -91,6 +91,7 @@ class World:
     coordinator: User
     request: Request
     token: str
+    clients: dict[int, FlaskClient] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -114,10 +115,14 @@ def world(
 
 
 def _client_as(world: World, user: User | None) -> FlaskClient:
-    client = world.app.test_client()
-    if user is not None:
+    """A client logged in once per test (argon2 is slow on purpose), reused by every example."""
+    if user is None:
+        return world.app.test_client()
+    if user.id not in world.clients:
+        client = world.app.test_client()
         assert AuthActions(client).login(user).status_code == 302
-    return client
+        world.clients[user.id] = client
+    return world.clients[user.id]
 
 
 @FUZZ
