@@ -89,6 +89,7 @@ class World:
     territory: Territory
     admin: User
     coordinator: User
+    instance_admin: User
     request: Request
     token: str
     clients: dict[int, FlaskClient] = field(default_factory=dict)
@@ -109,6 +110,7 @@ def world(
         territory,
         make_user(territory, Role.CPTS_ADMIN),
         make_user(territory),
+        make_user(None, Role.ADMIN),
         request,
         token,
     )
@@ -179,6 +181,18 @@ def test_the_settings_form_never_fails_nor_stores_a_script(
     response = client.post(url, data={**numbers, **data})
     pages = [response.get_data(as_text=True), client.get("/espace/registre").get_data(as_text=True)]
     assert_safe(response.status_code, pages)
+
+
+@FUZZ
+@given(data=form_of("name", "communes"))
+@example(data={"name": HOSTILE[0], "communes": "59017"})
+def test_the_new_cpts_form_never_fails_nor_stores_a_script(
+    world: World, data: dict[str, str]
+) -> None:
+    client = _client_as(world, world.instance_admin)
+    response = client.post("/admin/cpts/nouvelle", data=data)
+    listing = client.get("/admin/").get_data(as_text=True)
+    assert_safe(response.status_code, [response.get_data(as_text=True), listing])
 
 
 @FUZZ

@@ -289,12 +289,12 @@ def new_territory() -> ResponseReturnValue:
         except UnknownCommunes as exc:
             form.communes.errors = [f"Codes INSEE inconnus : {', '.join(exc.codes[:20])}."]
         except TerritoryError as exc:
-            message = (
-                "Une CPTS porte déjà ce nom."
-                if "already exists" in str(exc)
-                else "Indiquez un nom et au moins un code INSEE."
-            )
-            form.name.errors = [message]
+            if "already exists" in str(exc):
+                form.name.errors = ["Une CPTS porte déjà ce nom."]
+            elif "slug" in str(exc):
+                form.name.errors = ["Ajoutez au nom des lettres ou des chiffres."]
+            else:
+                form.communes.errors = ["Indiquez au moins un code INSEE."]
         else:
             g.session.commit()
             flash(f"{territory.name} est créée : ajoutez son administrateur.", "success")
