@@ -28,6 +28,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create the engine for a URL, with the settings each backend needs."""
     parsed = make_url(url)
+    # Statement parameters hold patients' names, phones and password hashes: keep them out of
+    # logged SQL and of the text of database errors that end up in error logs.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":

@@ -118,6 +118,8 @@ class Request(TerritoryOwned, Base):
     # "exhausted" flags the request in the queue: the coordinator must take it over.
     cascade_state: Mapped[str] = mapped_column(String(12), default="")
     anonymised_at: Mapped[datetime | None] = mapped_column(default=None)
+    # RGPD article 18: the patient asked to limit processing; the request is kept, not worked on.
+    processing_limited_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -27,6 +27,7 @@ def register(app: Flask) -> None:
         cascade_command,
         doctors_group,
         dispatch_command,
+        purge_command,
     ):
         app.cli.add_command(command)
 
@@ -159,6 +160,28 @@ def cascade_command() -> None:
         f"Cascades: {summary.expired} unanswered, {summary.asked} doctors asked, "
         f"{summary.exhausted} exhausted (coordinator alerted)."
     )
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Apply each CPTS's retention settings (RGPD); meant for a daily timer."""
+    from orientation.services.retention import purge
+
+    session = _session()
+    try:
+        reports = purge(session, utcnow())
+        session.commit()
+    finally:
+        session.close()
+    for report in reports:
+        click.echo(
+            f"{report.territory_name}: {report.closed_anonymised} closed request(s) and "
+            f"{report.out_of_territory_anonymised} out-of-territory request(s) anonymised, "
+            f"{report.message_bodies_purged} message body(ies) purged."
+        )
+    if not reports:
+        click.echo("No CPTS on this instance: nothing to purge.")
 
 
 @click.command("serve")

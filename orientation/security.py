@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
 # No inline script or style anywhere: the templates load /static files only.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -21,7 +21,24 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def _has_nul_byte() -> bool:
+    if "\x00" in request.path:
+        return True
+    for source in (request.args, request.form):
+        for _key, values in source.lists():
+            if "\x00" in _key or any("\x00" in value for value in values):
+                return True
+    return False
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul_bytes() -> None:
+        # Nobody types a NUL byte; PostgreSQL refuses them in text (a 500 deep in a view), and
+        # some tools truncate strings at them. Refuse the whole request up front.
+        if _has_nul_byte():
+            abort(400)
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers

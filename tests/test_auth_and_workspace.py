@@ -131,3 +131,18 @@ def test_every_page_carries_the_security_headers(client: FlaskClient) -> None:
 
 def test_health_check_answers(client: FlaskClient) -> None:
     assert client.get("/sante").get_json() == {"status": "ok"}
+
+
+def test_each_role_lands_on_its_own_start_page(
+    auth: AuthActions, make_territory: Callable[..., Territory], make_user: Callable[..., User]
+) -> None:
+    territory = make_territory()
+    expected = {
+        Role.COORDINATOR: "/espace/",
+        Role.REFERRER: "/orienter",
+        Role.ADMIN: "/admin/",
+    }
+    for role, path in expected.items():
+        user = make_user(None if role is Role.ADMIN else territory, role=role)
+        assert auth.login(user).headers["Location"] == path
+        auth.logout()

@@ -54,7 +54,7 @@ def test_the_questionnaire_opens_from_the_flyer_url_with_the_rgpd_notice(
     assert page.status_code == 200
     assert "Trouver un médecin traitant" in html
     assert 'name="source_tag" value="pharmacie"' in html
-    assert "Responsable du traitement : CPTS Lys" in html
+    assert "<strong>CPTS Lys</strong> traite les informations" in html
     assert "dpo@lys.example" in html
     assert "12 mois après la clôture" in html
     assert 'name="website"' in html  # the honeypot

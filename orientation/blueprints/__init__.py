@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 def register(app: Flask) -> None:
     from orientation.blueprints import (
+        admin,
         api,
         auth,
         doctor_answer,
@@ -17,8 +18,10 @@ def register(app: Flask) -> None:
         intake_staff,
         outbox,
         patient,
+        patient_rights,
         public,
         requests_staff,
+        rgpd,
         vendor,
         webhooks,
         workspace,
@@ -39,6 +42,9 @@ def register(app: Flask) -> None:
         vendor.bp,
         webhooks.bp,
         outbox.bp,
+        admin.bp,
+        rgpd.bp,
+        patient_rights.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from models import utcnow
+from models import Role, utcnow
 from orientation.auth import Staff
 from orientation.db import db_session
 from orientation.extensions import limiter
@@ -31,13 +31,22 @@ class LoginForm(FlaskForm):
     )
 
 
-def _safe_next(target: str | None) -> str:
+# Where each role starts after logging in.
+HOME_OF_ROLE = {
+    Role.ADMIN: "admin.index",
+    Role.REFERRER: "intake_staff.referral",
+    Role.CPTS_ADMIN: "workspace.dashboard",
+    Role.COORDINATOR: "workspace.dashboard",
+}
+
+
+def _safe_next(target: str | None, role: Role) -> str:
     """Only same-site paths: an open redirect would help phishing staff."""
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
-    return url_for("workspace.dashboard")
+    return url_for(HOME_OF_ROLE[role])
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -66,7 +75,7 @@ def login() -> ResponseReturnValue:
         session.clear()  # a fresh session on login (no fixation)
         login_user(Staff(user))
         session.permanent = True
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"), user.role))
     return render_template("auth/login.html", form=form)
 
 

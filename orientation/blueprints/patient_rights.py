@@ -1,0 +1,101 @@
+"""A patient's rights through their private link: download their data, erase their request.
+
+The link (LinkPurpose.PATIENT_REQUEST) is the credential: whoever holds it is the patient.
+The main page /suivi/<token> belongs to the intake blueprint and links here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms.validators import DataRequired
+
+from models import Request, utcnow
+from orientation.db import db_session
+from orientation.extensions import limiter
+from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services import audit
+from orientation.services.rights import erase_request, export_request_data
+
+bp = Blueprint("patient_rights", __name__, url_prefix="/suivi")
+
+# A token is long and random, but a guessing run must still be slowed down.
+LINK_LIMIT = "30 per minute; 300 per hour"
+
+
+def _request_of(token: str) -> Request:
+    """The request this link was made for; 404 for a bad link, 410 once erased."""
+    signer = LinkSigner(current_app.extensions["orientation.settings"].secret_key)
+    try:
+        claims = signer.read(LinkPurpose.PATIENT_REQUEST, token)
+    except LinkExpired:
+        abort(410)
+    except LinkInvalid:
+        abort(404)
+    found = db_session().get(Request, claims.subject_id)
+    if found is None:
+        abort(404)
+    if found.anonymised_at is not None:
+        abort(410)
+    return found
+
+
+class EraseForm(FlaskForm):
+    confirm = BooleanField(
+        "Je confirme : effacer mes données et retirer ma demande.",
+        validators=[DataRequired("Cochez la case pour confirmer l'effacement.")],
+    )
+
+
+@bp.get("/<token>/donnees.json")
+@limiter.limit(LINK_LIMIT)
+def download(token: str) -> ResponseReturnValue:
+    found = _request_of(token)
+    data = export_request_data(db_session(), found)
+    audit.record(
+        db_session(),
+        "rights.access",
+        territory_id=found.territory_id,
+        actor_label="patient",
+        object_type="request",
+        object_id=found.id,
+        ip=request.remote_addr or "",
+    )
+    db_session().commit()
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="demande-{found.reference}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.route("/<token>/effacer", methods=["GET", "POST"])
+@limiter.limit(LINK_LIMIT)
+def erase(token: str) -> ResponseReturnValue:
+    found = _request_of(token)
+    form = EraseForm()
+    if form.validate_on_submit():
+        database = db_session()
+        erase_request(database, found, utcnow(), reason="patient_request", actor_label="patient")
+        audit.record(
+            database,
+            "rights.erasure",
+            territory_id=found.territory_id,
+            actor_label="patient",
+            object_type="request",
+            object_id=found.id,
+            ip=request.remote_addr or "",
+        )
+        database.commit()
+        return render_template("rgpd/erased.html")
+    return render_template("rgpd/erase.html", form=form, reference=found.reference), (
+        400 if form.errors else 200
+    )

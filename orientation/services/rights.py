@@ -1,0 +1,302 @@
+"""Patients' rights (RGPD articles 15 to 18): access, rectification, erasure, limitation.
+
+Erasure anonymises the request rather than deleting it: identity and contact go, what the
+indicators count stays (status, dates, commune, flags, the birth year), so a CPTS's yearly
+figures do not change when a patient leaves or when retention runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import OPEN_STATUSES, Message, Person, Request, Status
+from orientation.services import audit
+from orientation.services.contact import normalise_email, normalise_phone
+from orientation.services.workflow import change_status, record_event
+
+ERASED = "[effacé]"
+
+
+class RightKind(enum.StrEnum):
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    LIMITATION = "limitation"
+
+
+RIGHT_LABELS = {
+    RightKind.ACCESS: "Accès (copie des données)",
+    RightKind.RECTIFICATION: "Rectification",
+    RightKind.ERASURE: "Effacement",
+    RightKind.LIMITATION: "Limitation du traitement",
+}
+
+
+class AlreadyAnonymised(Exception):
+    """The request was anonymised: nothing personal is left to show or change."""
+
+
+class InvalidCorrection(ValueError):
+    """A corrected value is not acceptable; `field` names it, the message is French."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export_request_data(session: Session, request: Request) -> dict[str, Any]:
+    """Everything held about the household: request, persons, events, messages (JSON-ready)."""
+    messages = session.scalars(
+        select(Message).where(Message.request_id == request.id).order_by(Message.id)
+    ).all()
+    return {
+        "format": "orientation-export-1",
+        "request": {
+            "reference": request.reference,
+            "status": request.status.value,
+            "source": request.source.value,
+            "created_at": _iso(request.created_at),
+            "closed_at": _iso(request.closed_at),
+            "anonymised_at": _iso(request.anonymised_at),
+            "processing_limited_at": _iso(request.processing_limited_at),
+            "consent_at": _iso(request.consent_at),
+            "phone": request.phone,
+            "email": request.email,
+            "preferred_channel": request.preferred_channel,
+            "best_time": request.best_time,
+            "street": request.street,
+            "postal_code": request.postal_code,
+            "commune_insee": request.commune_insee,
+            "reason": request.reason.value,
+            "reason_detail": request.reason_detail,
+            "already_sees_gp": request.already_sees_gp,
+            "need_home_visits": request.need_home_visits,
+            "need_reduced_mobility": request.need_reduced_mobility,
+            "need_chronic_followup": request.need_chronic_followup,
+            "language": request.language,
+            "css_ame": request.css_ame,
+            "is_priority": request.is_priority,
+            "comment": request.comment,
+            "agrees_to_survey": request.agrees_to_survey,
+        },
+        "persons": [
+            {
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "birth_date": _iso(person.birth_date),
+                "ald": person.ald,
+            }
+            for person in request.persons
+        ],
+        "events": [
+            {
+                "at": _iso(event.at),
+                "kind": event.kind,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "note": event.note,
+            }
+            for event in request.events
+        ],
+        "messages": [
+            {
+                "created_at": _iso(message.created_at),
+                "channel": message.channel.value,
+                "purpose": message.purpose,
+                "recipient": message.recipient,
+                "subject": message.subject,
+                "body": message.body,
+                "status": message.status.value,
+            }
+            for message in messages
+        ],
+    }
+
+
+def _purge_message(message: Message, now: datetime, recipient_too: bool) -> None:
+    message.body = ERASED
+    message.subject = ""
+    if recipient_too:
+        message.recipient = ERASED
+    if message.body_purged_at is None:
+        message.body_purged_at = now
+
+
+def anonymise_request(session: Session, request: Request, now: datetime, reason: str) -> bool:
+    """Remove identity and contact, keep the statistics; False if it was already done."""
+    if request.anonymised_at is not None:
+        return False
+    for person in request.persons:
+        person.first_name = ""
+        person.last_name = ""
+        if person.birth_date is not None:
+            # The year is enough for the age bands of the indicators (70+, under 6).
+            person.birth_date = date(person.birth_date.year, 1, 1)
+    for field in ("phone", "email", "street", "best_time", "reason_detail", "comment"):
+        setattr(request, field, "")
+    # The home's coordinates can point at one house; the commune is kept instead.
+    request.lat = None
+    request.lon = None
+    for event in request.events:
+        event.note = ""
+    for message in session.scalars(select(Message).where(Message.request_id == request.id)):
+        _purge_message(message, now, recipient_too=True)
+    request.anonymised_at = now
+    record_event(request, "anonymised", now=now, actor_label="system", note=reason)
+    return True
+
+
+def erase_request(
+    session: Session,
+    request: Request,
+    now: datetime,
+    *,
+    reason: str,
+    actor_user_id: int | None = None,
+    actor_label: str = "",
+) -> bool:
+    """Withdraw the request if it is still open, then anonymise it; False if already done."""
+    if request.anonymised_at is not None:
+        return False
+    if request.status in OPEN_STATUSES:
+        change_status(
+            request,
+            Status.WITHDRAWN,
+            now=now,
+            actor_user_id=actor_user_id,
+            actor_label=actor_label,
+            note="effacement demandé",
+        )
+    return anonymise_request(session, request, now, reason=reason)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a patient or a coordinator may correct; None leaves the value as it is."""
+
+    phone: str | None = None
+    email: str | None = None
+    street: str | None = None
+    best_time: str | None = None
+    # person id -> (first name, last name)
+    names: dict[int, tuple[str, str]] | None = None
+
+
+def correct_request(
+    session: Session,
+    request: Request,
+    correction: Correction,
+    now: datetime,
+    *,
+    actor_user_id: int | None = None,
+    actor_label: str = "",
+) -> list[str]:
+    """Apply a rectification; raise InvalidCorrection before changing anything.
+
+    Returns the names of the corrected fields (recorded, never their values)."""
+    if request.anonymised_at is not None:
+        raise AlreadyAnonymised()
+    new: dict[str, str] = {}
+    if correction.phone is not None:
+        try:
+            new["phone"] = normalise_phone(correction.phone) if correction.phone.strip() else ""
+        except ValueError as exc:
+            raise InvalidCorrection("phone", str(exc)) from None
+    if correction.email is not None:
+        try:
+            new["email"] = normalise_email(correction.email) if correction.email.strip() else ""
+        except ValueError as exc:
+            raise InvalidCorrection("email", str(exc)) from None
+    if correction.street is not None:
+        new["street"] = correction.street.strip()[:200]
+    if correction.best_time is not None:
+        new["best_time"] = correction.best_time.strip()[:100]
+    if ("phone" in new or "email" in new) and not (
+        new.get("phone", request.phone) or new.get("email", request.email)
+    ):
+        raise InvalidCorrection("phone", "Gardez au moins un téléphone ou une adresse e-mail.")
+    persons = {person.id: person for person in request.persons}
+    names = correction.names or {}
+    for person_id, (first, last) in names.items():
+        if person_id not in persons:
+            raise InvalidCorrection("names", "Cette personne ne fait pas partie de la demande.")
+        if not first.strip() or not last.strip():
+            raise InvalidCorrection("names", "Indiquez le prénom et le nom.")
+    changed = [field for field, value in new.items() if getattr(request, field) != value]
+    for field in changed:
+        setattr(request, field, new[field])
+    for person_id, (first, last) in names.items():
+        person: Person = persons[person_id]
+        if (person.first_name, person.last_name) != (first.strip()[:100], last.strip()[:100]):
+            person.first_name, person.last_name = first.strip()[:100], last.strip()[:100]
+            changed.append(f"person:{person_id}")
+    if changed:
+        request.updated_at = now
+        record_event(
+            request,
+            "rectified",
+            now=now,
+            actor_user_id=actor_user_id,
+            actor_label=actor_label,
+            note=", ".join(changed),
+        )
+    return changed
+
+
+def limit_processing(
+    request: Request, now: datetime, *, actor_user_id: int | None = None, actor_label: str = ""
+) -> bool:
+    """Freeze the request (kept, not worked on); False if it was already limited."""
+    if request.processing_limited_at is not None:
+        return False
+    request.processing_limited_at = now
+    record_event(request, "limited", now=now, actor_user_id=actor_user_id, actor_label=actor_label)
+    return True
+
+
+def process_rights_request(
+    session: Session,
+    request: Request,
+    kind: RightKind,
+    now: datetime,
+    *,
+    user_id: int,
+    ip: str = "",
+    note: str = "",
+) -> None:
+    """Record that a coordinator handled a rights request (event and audit entry).
+
+    Access is recorded when the copy is produced; erasure and limitation are applied here;
+    rectification is applied by correct_request before calling this."""
+    if kind is RightKind.ERASURE:
+        erase_request(session, request, now, reason="rights_request", actor_user_id=user_id)
+    elif kind is RightKind.LIMITATION:
+        limit_processing(request, now, actor_user_id=user_id)
+    record_event(
+        request,
+        f"rights_{kind.value}",
+        now=now,
+        actor_user_id=user_id,
+        # After an erasure the note could carry what was just removed: keep only the kind.
+        note="" if kind is RightKind.ERASURE else note.strip()[:500],
+    )
+    audit.record(
+        session,
+        f"rights.{kind.value}",
+        territory_id=request.territory_id,
+        user_id=user_id,
+        object_type="request",
+        object_id=request.id,
+        ip=ip,
+    )
