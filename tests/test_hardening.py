@@ -51,6 +51,23 @@ def _fill(rule_arguments: set[str], values: dict[str, object]) -> dict[str, obje
     return {name: values.get(name, 1) for name in rule_arguments}
 
 
+# Exempt by design: the JSON API carries no session cookie (nothing for a forged form to ride
+# on), and Twilio's status webhook is authenticated by its request signature instead.
+CSRF_EXEMPT_BLUEPRINTS = {"api", "webhooks"}
+
+
+def test_the_csrf_exempt_routes_are_exactly_the_api_and_the_webhook(
+    make_app: Callable[..., Flask],
+) -> None:
+    from orientation.extensions import csrf
+
+    make_app(extra={"RATELIMIT_ENABLED": False})
+    exempt = {blueprint.name for blueprint in csrf._exempt_blueprints} | {
+        view.rsplit(".", 2)[-2] for view in csrf._exempt_views
+    }
+    assert exempt == CSRF_EXEMPT_BLUEPRINTS
+
+
 def test_a_post_without_the_csrf_token_is_refused_on_every_state_changing_route(
     make_app: Callable[..., Flask],
     make_territory: Callable[..., Territory],
@@ -89,13 +106,14 @@ def test_a_post_without_the_csrf_token_is_refused_on_every_state_changing_route(
         for rule in app.url_map.iter_rules():
             if "POST" not in (rule.methods or set()) or rule.endpoint == "static":
                 continue
+            if rule.endpoint.split(".")[0] in CSRF_EXEMPT_BLUEPRINTS:
+                continue
             url = url_for(rule.endpoint, **_fill(set(rule.arguments), values))
             checked.append(url)
     assert len(checked) >= 10, checked
     for url in checked:
         response = client.post(url, data={"confirm": "y", "kind": "erasure", "password": "x" * 20})
         assert response.status_code == 400, url
-        assert "CSRF" in response.get_data(as_text=True) or response.status_code == 400
     # The token was the only thing missing: the same form with it goes through.
     with_token = client.post(
         f"/admin/equipe/{coordinator.id}/desactiver",
