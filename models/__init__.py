@@ -14,6 +14,7 @@ from models.request import (
     Source,
     Status,
 )
+from models.survey import SurveyAnswer
 from models.territory import Territory, TerritoryCommune
 from models.user import Role, User
 
@@ -35,6 +36,7 @@ __all__ = [
     "Role",
     "Source",
     "Status",
+    "SurveyAnswer",
     "Territory",
     "TerritoryCommune",
     "TerritoryOwned",

@@ -7,11 +7,13 @@ from werkzeug.exceptions import HTTPException
 
 
 def register(app: Flask) -> None:
-    from orientation.blueprints import auth, public, workspace
+    from orientation.blueprints import auth, patient_followup, public, reports, workspace
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(workspace.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(patient_followup.bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
