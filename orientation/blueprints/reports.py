@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from wtforms import DateField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from geo.communes import gazetteer
 from models import Role, Source, Status, Territory, utcnow
@@ -86,10 +87,16 @@ class ExportForm(PeriodForm):
         default="csv",
     )
     statut = SelectMultipleField(
-        "Statuts", choices=_choices([(s.value, str(STATUS_LABELS[s])) for s in Status])
+        "Statuts",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        choices=_choices([(s.value, str(STATUS_LABELS[s])) for s in Status]),
     )
     source = SelectMultipleField(
-        "Sources", choices=_choices([(s.value, str(SOURCE_LABELS[s])) for s in Source])
+        "Sources",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        choices=_choices([(s.value, str(SOURCE_LABELS[s])) for s in Source]),
     )
     commune = SelectField("Commune", choices=_choices([("", "Toutes")]), default="")
     priorite = SelectField(
