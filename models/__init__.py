@@ -23,6 +23,7 @@ from models.request import (
     Source,
     Status,
 )
+from models.survey import SurveyAnswer
 from models.territory import Territory, TerritoryCommune
 from models.user import Role, User
 
@@ -49,6 +50,7 @@ __all__ = [
     "Role",
     "Source",
     "Status",
+    "SurveyAnswer",
     "Territory",
     "TerritoryCommune",
     "TerritoryOwned",

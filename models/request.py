@@ -127,6 +127,15 @@ class Request(TerritoryOwned, Base):
     # The client's nonce (hidden form field or Idempotency-Key header): a double tap or a
     # re-sent POST finds the request already made instead of creating a second one.
     submission_key: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
+    # Follow-up after a proposal (services/followup.py): sent once; an answer that the patient
+    # has no appointment or no declaration yet puts the request back in the queue, flagged.
+    follow_up_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    follow_up_answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    needs_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Year-end survey (services/survey.py): only that it was sent and answered, never the
+    # answer itself, which is kept apart from identities (models/survey.py).
+    survey_sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    survey_answered_at: Mapped[datetime | None] = mapped_column(default=None)
 
     persons: Mapped[list[Person]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="Person.position"

@@ -27,6 +27,8 @@ class Territory(Base):
     # Volunteer doctors confirm their availability every six months (fiche 1).
     availability_refresh_months: Mapped[int] = mapped_column(Integer, default=6)
     doctor_answer_delay_hours: Mapped[int] = mapped_column(Integer, default=48)
+    # Days after a proposal before asking the patient whether it worked (issue 6: 30 days).
+    follow_up_days: Mapped[int] = mapped_column(Integer, default=30)
     # RGPD retention (months); indicators survive anonymisation.
     retention_closed_months: Mapped[int] = mapped_column(Integer, default=12)
     retention_out_of_territory_months: Mapped[int] = mapped_column(Integer, default=3)

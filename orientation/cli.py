@@ -28,6 +28,8 @@ def register(app: Flask) -> None:
         doctors_group,
         dispatch_command,
         purge_command,
+        followup_group,
+        survey_group,
     ):
         app.cli.add_command(command)
 
@@ -317,6 +319,55 @@ def dispatch_command(once: bool, tick: float) -> None:
     click.echo(f"Dispatching every {tick:g} s; SIGTERM or Ctrl+C stops cleanly.")
     run_forever(jobs, tick, stop)
     click.echo("Dispatcher stopped.")
+
+
+def _signer_and_base_url() -> tuple[Any, str]:
+    from orientation.links import LinkSigner
+
+    settings = current_app.extensions["orientation.settings"]
+    return LinkSigner(settings.secret_key), settings.base_url
+
+
+@click.group("followup")
+def followup_group() -> None:
+    """Follow-up of patients after a proposal."""
+
+
+@followup_group.command("send")
+@with_appcontext
+def followup_send() -> None:
+    """Ask patients proposed a doctor N days ago how it went (once each; run daily)."""
+    from orientation.services.followup import send_follow_ups
+
+    signer, base_url = _signer_and_base_url()
+    session = _session()
+    try:
+        count = send_follow_ups(session, signer, base_url, utcnow())
+    finally:
+        session.close()
+    click.echo(f"{count} follow-up message(s) queued.")
+
+
+@click.group("survey")
+def survey_group() -> None:
+    """The year-end satisfaction survey."""
+
+
+@survey_group.command("send")
+@click.option("--period", "year", required=True, type=click.IntRange(2000, 2100),
+              help="The year whose oriented patients are surveyed, e.g. 2026.")  # fmt: skip
+@with_appcontext
+def survey_send(year: int) -> None:
+    """Send the survey once to each patient oriented in the year who agreed to be contacted."""
+    from orientation.services.survey import send_surveys
+
+    signer, base_url = _signer_and_base_url()
+    session = _session()
+    try:
+        count = send_surveys(session, signer, base_url, year, utcnow())
+    finally:
+        session.close()
+    click.echo(f"{count} survey message(s) queued for {year}.")
 
 
 def main() -> None:

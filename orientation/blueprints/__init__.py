@@ -18,8 +18,10 @@ def register(app: Flask) -> None:
         intake_staff,
         outbox,
         patient,
+        patient_followup,
         patient_rights,
         public,
+        reports,
         requests_staff,
         rgpd,
         vendor,
@@ -45,6 +47,8 @@ def register(app: Flask) -> None:
         admin.bp,
         rgpd.bp,
         patient_rights.bp,
+        reports.bp,
+        patient_followup.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,0 +1,219 @@
+"""Exports of requests and messages: CSV for French spreadsheets, XLSX, pseudonymised, audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from models import AuditEntry, Channel, Role, Source, Status
+from notifications.outbox import queue_message
+
+DANGEROUS = ['=HYPERLINK("http://x")', "+33 cmd", "-2+3", "@SUM(A1)"]
+
+
+def _csv(response_data: bytes) -> list[list[str]]:
+    assert response_data.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(response_data.decode("utf-8-sig")), delimiter=";"))
+
+
+@pytest.fixture
+def coordinator(make_territory, make_user, auth):  # type: ignore[no-untyped-def]
+    territory = make_territory()
+    user = make_user(territory, Role.COORDINATOR)
+    auth.login(user)
+    return territory, user
+
+
+def _download(client, fmt="csv", kind="requests", **params):  # type: ignore[no-untyped-def]
+    query = {"du": "2026-01-01", "au": "2026-12-31", "format": fmt, "type": kind, **params}
+    response = client.get("/espace/exports/telecharger", query_string=query)
+    response.get_data()  # read it all, then close it as a WSGI server does
+    response.close()
+    return response
+
+
+def test_the_csv_export_has_a_bom_semicolons_accents_and_one_line_per_request(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(
+        territory,
+        persons=[("Hélène", "Lefèvre", date(1950, 2, 1)), ("Noé", "Lefèvre", date(2023, 1, 1))],
+        created_at=datetime(2026, 3, 4, 9, tzinfo=UTC),
+    )
+    make_request(territory, created_at=datetime(2025, 12, 31, 9, tzinfo=UTC))  # before the period
+    response = _download(client)
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = _csv(response.data)
+    assert rows[0][0] == "référence"
+    assert len(rows) == 2
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert line["noms"] == "Hélène Lefèvre, Noé Lefèvre"
+    assert line["téléphone"] == "06 12 34 56 78"
+    assert line["70 ans et plus"] == "oui" and line["moins de 6 ans"] == "oui"
+    assert line["commune"] == "Armentières"
+
+
+def test_names_that_look_like_formulas_are_neutralised_in_csv_and_xlsx(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    for name in DANGEROUS:
+        make_request(
+            territory, persons=[(name, "X", None)], created_at=datetime(2026, 5, 1, tzinfo=UTC)
+        )
+    rows = _csv(_download(client).data)
+    names = [row[rows[0].index("noms")] for row in rows[1:]]
+    assert sorted(names) == sorted(f"'{n} X" for n in DANGEROUS)
+
+    response = _download(client, fmt="xlsx")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    header = [c.value for c in sheet[1]]
+    cells = [row[header.index("noms")] for row in sheet.iter_rows(min_row=2)]
+    assert sorted(c.value for c in cells) == sorted(f"'{n} X" for n in DANGEROUS)
+    assert all(c.data_type == "s" for c in cells)
+
+
+def test_the_pseudonymised_export_has_no_name_no_contact_and_age_bands(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    request = make_request(
+        territory,
+        persons=[("Marcel", "Dupont", date(1950, 6, 1))],
+        email="marcel@example.org",
+        street="3 rue des Lilas",
+        created_at=datetime(2026, 6, 2, tzinfo=UTC),
+    )
+    data = _download(client, kind="pseudonymised").data
+    text = data.decode("utf-8-sig")
+    for secret in ("Marcel", "Dupont", "marcel@example.org", "Lilas", "1950", request.reference):
+        assert secret not in text
+    rows = _csv(data)
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert line["tranches d'âge"] == "70-79"
+    assert line["commune"] == "Armentières"
+
+
+def test_filters_that_match_nothing_give_a_header_only_file(client, coordinator, make_request):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, source=Source.PHONE, created_at=datetime(2026, 2, 1, tzinfo=UTC))
+    rows = _csv(_download(client, statut="oriented").data)
+    assert len(rows) == 1 and rows[0][0] == "référence"
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx", source="api").data)).active
+    assert sheet.max_row == 1
+    rows = _csv(_download(client, source="phone", priorite="not_priority").data)
+    assert len(rows) == 2
+
+
+def test_the_form_says_when_no_request_matches_and_when_the_period_is_empty(client, coordinator):  # type: ignore[no-untyped-def]
+    page = client.get("/espace/exports", query_string={"du": "2026-01-01", "au": "2026-12-31"})
+    assert "Aucune demande ne correspond" in page.get_data(as_text=True)
+    page = client.get("/espace/exports", query_string={"du": "", "au": "", "apercu": "1"})
+    assert "Indiquez une date de début et une date de fin." in page.get_data(as_text=True)
+    response = _download(client, du="")
+    assert response.status_code == 400
+
+
+def test_a_ten_year_period_is_accepted(client, coordinator, make_request):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, created_at=datetime(2018, 2, 1, tzinfo=UTC))
+    make_request(territory, created_at=datetime(2027, 11, 1, tzinfo=UTC))
+    rows = _csv(_download(client, du="2018-01-01", au="2027-12-31").data)
+    assert len(rows) == 3
+
+
+def test_every_export_is_audited_with_who_what_filter_and_rows(
+    client, coordinator, make_request, session
+):  # type: ignore[no-untyped-def]
+    territory, user = coordinator
+    make_request(territory, created_at=datetime(2026, 2, 1, tzinfo=UTC))
+    make_request(territory, created_at=datetime(2026, 3, 1, tzinfo=UTC), status=Status.ORIENTED)
+    _download(client, fmt="xlsx", statut="eligible")
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "export"))
+    assert entry is not None
+    assert entry.user_id == user.id and entry.territory_id == territory.id
+    assert entry.details["rows"] == 1
+    assert entry.details["format"] == "xlsx"
+    assert entry.details["filter"]["statuses"] == ["eligible"]
+
+
+def test_another_cptss_requests_never_appear_in_an_export(
+    client, coordinator, make_territory, make_request
+):  # type: ignore[no-untyped-def]
+    other = make_territory()
+    make_request(
+        other, persons=[("Autre", "Cpts", None)], created_at=datetime(2026, 2, 1, tzinfo=UTC)
+    )
+    assert "Autre" not in _download(client).data.decode("utf-8-sig")
+
+
+def test_the_message_log_export_has_channel_purpose_and_status_but_no_body(
+    client, coordinator, session
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    message = queue_message(
+        session,
+        territory_id=territory.id,
+        channel=Channel.SMS,
+        recipient="+33612345678",
+        body="Votre code secret 1234",
+        purpose="proposal",
+        idempotency_key="k1",
+    )
+    message.created_at = datetime(2026, 4, 1, tzinfo=UTC)
+    session.commit()
+    data = _download(client, kind="messages").data
+    text = data.decode("utf-8-sig")
+    assert "secret" not in text and "612345678" not in text
+    rows = _csv(data)
+    assert rows[1][1:4] == ["sms", "proposal", "queued"]
+
+
+def test_staff_must_log_in_and_referrers_cannot_export(client, make_territory, make_user, auth):  # type: ignore[no-untyped-def]
+    assert _download(client).status_code == 302
+    auth.login(make_user(make_territory(), Role.REFERRER))
+    assert _download(client).status_code == 403
+
+
+def test_the_csv_opens_in_libreoffice_with_accents_and_columns_right(
+    client, coordinator, make_request, tmp_path: Path
+):  # type: ignore[no-untyped-def]
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("LibreOffice (soffice) is required in CI for the CSV round trip")
+        pytest.skip("LibreOffice is not installed: apt-get install libreoffice-calc-nogui")
+    territory, _ = coordinator
+    make_request(
+        territory,
+        persons=[("Éloïse", "Cœur", date(1990, 1, 1)), ("=1+1", "Ça", None)],
+        created_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    source = tmp_path / "export.csv"
+    source.write_bytes(_download(client).data)
+    # Filter options: separator ';' (59), quote '"' (34), UTF-8 (76), first line 1.
+    subprocess.run(
+        [soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
+         "--infilter=CSV:59,34,76,1", "--convert-to", "xlsx", "--outdir", str(tmp_path),
+         str(source)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    sheet = load_workbook(tmp_path / "export.xlsx").active
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["référence", "date de la demande", "statut"]
+    values = dict(zip(header, [c.value for c in sheet[2]], strict=True))
+    assert values["noms"] == "Éloïse Cœur, =1+1 Ça"  # not at the start: harmless text
+    assert values["commune"] == "Armentières"
+    assert sheet.max_column == len(header)

@@ -1,0 +1,259 @@
+"""Indicators: SQL aggregates checked against the same figures computed plainly from the rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Request, Role, Source, Status, SurveyAnswer, Territory, VolunteerStatus
+from orientation.services.indicators import Period, compute
+from orientation.services.workflow import change_status
+
+NOW = datetime(2027, 1, 15, 12, tzinfo=UTC)
+PATHS = [
+    [Status.ELIGIBLE],
+    [Status.OUT_OF_TERRITORY],
+    [Status.OUT_OF_TERRITORY, Status.ELIGIBLE, Status.IN_PROGRESS],
+    [Status.ELIGIBLE, Status.DOCTORS_CONTACTED, Status.PROPOSED],
+    [Status.ELIGIBLE, Status.IN_PROGRESS, Status.PROPOSED, Status.ORIENTED],
+    [Status.ELIGIBLE, Status.PROPOSED, Status.IN_PROGRESS, Status.PROPOSED, Status.ORIENTED],
+    [Status.ELIGIBLE, Status.CLOSED],
+    [Status.WITHDRAWN],
+    [],
+]
+
+
+def _seed(territory: Territory, session: Session, make_request, make_doctor, make_user, n=60):  # type: ignore[no-untyped-def]
+    rng = random.Random(territory.id * 7)
+    referrers = [make_user(territory, Role.REFERRER) for _ in range(3)]
+    for _ in range(n):
+        created = datetime(2025, 11, 1, tzinfo=UTC) + timedelta(
+            days=rng.randint(0, 440), hours=rng.randint(0, 23), minutes=rng.randint(0, 59)
+        )
+        persons = [
+            ("P", "Q", date(rng.choice([1940, 1955, 1980, 2021, 2024, 2010]), rng.randint(1, 12),
+                            rng.randint(1, 28)) if rng.random() > 0.1 else None)
+            for _ in range(rng.randint(1, 3))
+        ]  # fmt: skip
+        request = make_request(
+            territory,
+            status=Status.RECEIVED,
+            created_at=created,
+            persons=persons,
+            source=rng.choice(list(Source)),
+            css_ame=rng.random() < 0.2,
+            need_home_visits=rng.random() < 0.15,
+            referrer_id=rng.choice([None, None, *[u.id for u in referrers]]),
+        )
+        for person in request.persons:
+            person.ald = rng.random() < 0.15
+        at = created
+        for step in rng.choice(PATHS):
+            at += timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 20))
+            change_status(request, step, now=at, actor_label="test")
+        if request.status is Status.ORIENTED and rng.random() < 0.7:
+            request.oriented_doctor_id = make_doctor(territory).id
+        session.commit()
+    make_doctor(territory, confirmed_at=NOW - timedelta(days=400), capacity_left=5)  # stale
+    make_doctor(territory, volunteer_status=VolunteerStatus.NOT_YET)
+    make_doctor(territory, accepting="no", confirmed_at=datetime(2026, 3, 1, tzinfo=UTC))
+    for score in (5, 4, 4, 2):
+        session.add(SurveyAnswer(territory_id=territory.id, period=2026, found_gp=score > 3,
+                                 satisfaction=score, comment=""))  # fmt: skip
+    session.add(SurveyAnswer(territory_id=territory.id, period=2025, found_gp=True,
+                             satisfaction=1, comment=""))  # fmt: skip
+    session.commit()
+
+
+def _age(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _nearest_rank(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    return sorted(values)[max(1, math.ceil(p * len(values))) - 1]
+
+
+def _expected(session: Session, territories: list[Territory], period: Period) -> dict:  # type: ignore[type-arg]
+    ids = {t.id for t in territories}
+    requests = [
+        r
+        for r in session.scalars(select(Request)).all()
+        if r.territory_id in ids and period.start <= r.created_at < period.end
+    ]
+
+    def ever(r: Request, status: Status) -> bool:
+        return any(e.to_status == status.value for e in r.events)
+
+    def delays(status: Status) -> list[float]:
+        out = []
+        for r in requests:
+            times = [e.at for e in r.events if e.kind == "status" and e.to_status == status.value]
+            if times:
+                out.append((min(times) - r.created_at).total_seconds() / 86400)
+        return out
+
+    def crit(r: Request) -> dict[str, bool]:
+        day = r.created_at.date()
+        ages = [_age(p.birth_date, day) for p in r.persons if p.birth_date]
+        return {
+            "elderly": any(a >= 70 for a in ages),
+            "child": any(a < 6 for a in ages),
+            "ald": any(p.ald for p in r.persons),
+            "css_ame": r.css_ame,
+        }
+
+    months: dict[str, int] = {}
+    for r in requests:
+        key = r.created_at.strftime("%Y-%m")
+        months[key] = months.get(key, 0) + 1
+    oriented = [r for r in requests if r.status is Status.ORIENTED]
+    return {
+        "requests": len(requests),
+        "persons": sum(len(r.persons) for r in requests),
+        "by_source": {s.value: sum(r.source is s for r in requests) for s in Source},
+        "by_month": dict(sorted(months.items())),
+        "eligible": sum(ever(r, Status.ELIGIBLE) for r in requests),
+        "out": sum(
+            ever(r, Status.OUT_OF_TERRITORY) and not ever(r, Status.ELIGIBLE) for r in requests
+        ),
+        "oriented": len(oriented),
+        "closed": sum(r.status in (Status.CLOSED, Status.WITHDRAWN) for r in requests),
+        "open": sum(
+            r.status not in (Status.CLOSED, Status.WITHDRAWN, Status.ORIENTED) for r in requests
+        ),
+        "proposal": delays(Status.PROPOSED),
+        "orientation": delays(Status.ORIENTED),
+        "priority": {
+            key: (
+                sum(crit(r)[key] for r in requests),
+                sum(crit(r)[key] for r in oriented),
+            )
+            for key in ("elderly", "child", "ald", "css_ame")
+        },
+        "any_priority": sum(any(crit(r).values()) for r in requests),
+        "home": sum(r.need_home_visits for r in requests),
+        "referrers": len({r.referrer_id for r in requests if r.referrer_id is not None}),
+        "taken": sum(r.oriented_doctor_id is not None for r in oriented),
+    }
+
+
+@pytest.fixture
+def seeded(session, make_territory, make_request, make_doctor, make_user):  # type: ignore[no-untyped-def]
+    territory = make_territory()
+    _seed(territory, session, make_request, make_doctor, make_user)
+    return territory
+
+
+def test_indicators_match_figures_computed_from_the_raw_rows(seeded, session):  # type: ignore[no-untyped-def]
+    period = Period(date(2026, 1, 1), date(2026, 12, 31))
+    figures = compute(session, [seeded], period, NOW)
+    expected = _expected(session, [seeded], period)
+    assert expected["requests"] > 20  # the seed does cover the period
+    assert figures.requests == expected["requests"]
+    assert figures.persons == expected["persons"]
+    assert figures.by_source == expected["by_source"]
+    assert figures.by_month == expected["by_month"]
+    assert (figures.eligible, figures.out_of_territory) == (expected["eligible"], expected["out"])
+    assert (figures.oriented, figures.closed, figures.open) == (
+        expected["oriented"], expected["closed"], expected["open"],
+    )  # fmt: skip
+    for delay, values in ((figures.to_proposal, expected["proposal"]),
+                          (figures.to_orientation, expected["orientation"])):  # fmt: skip
+        assert delay.count == len(values) > 0
+        assert delay.median_days == pytest.approx(_nearest_rank(values, 0.5), abs=1e-3)
+        assert delay.p90_days == pytest.approx(_nearest_rank(values, 0.9), abs=1e-3)
+    assert {s.key: (s.requests, s.oriented) for s in figures.priority} == expected["priority"]
+    assert figures.any_priority == expected["any_priority"]
+    assert figures.home_visits == expected["home"]
+    assert figures.referrers == expected["referrers"]
+    assert figures.doctors.places_taken == expected["taken"]
+    # Doctors: the oriented-to doctors (fresh, 3 places each) plus the three odd ones.
+    fresh = expected["taken"] + sum(
+        1 for r in session.scalars(select(Request)) if r.oriented_doctor_id and
+        not (period.start <= r.created_at < period.end)
+    )  # fmt: skip
+    assert figures.doctors.volunteers == fresh + 2
+    assert figures.doctors.accepting_fresh == fresh
+    assert figures.doctors.places_left == 3 * fresh
+    assert figures.survey.answers == 4
+    assert figures.survey.found_gp == 3
+    assert figures.survey.satisfaction_mean == pytest.approx(3.75)
+    assert figures.survey.by_score == {1: 0, 2: 1, 3: 0, 4: 2, 5: 1}
+
+
+def test_an_admin_sees_the_sum_over_every_cpts_and_a_coordinator_only_theirs(
+    seeded, session, make_territory, make_request, make_doctor, make_user, client, auth
+):  # type: ignore[no-untyped-def]
+    other = make_territory()
+    _seed(other, session, make_request, make_doctor, make_user, n=15)
+    query = {"du": "2026-01-01", "au": "2026-12-31"}
+    expected_all = _expected(session, [seeded, other], Period.year(2026))
+    expected_one = _expected(session, [seeded], Period.year(2026))
+
+    auth.login(make_user(None, Role.ADMIN))
+    data = client.get("/espace/indicateurs.json", query_string=query).get_json()
+    assert data["requests"] == expected_all["requests"]
+    assert data["survey"]["answers"] == 8
+    one = client.get("/espace/indicateurs.json", query_string={**query, "cpts": seeded.id})
+    assert one.get_json()["requests"] == expected_one["requests"]
+    auth.logout()
+
+    auth.login(make_user(seeded, Role.COORDINATOR))
+    data = client.get("/espace/indicateurs.json", query_string={**query, "cpts": other.id})
+    assert data.get_json()["requests"] == expected_one["requests"]
+
+
+def test_the_page_the_csv_and_the_json_give_the_same_figures(
+    seeded, session, client, auth, make_user
+):  # type: ignore[no-untyped-def]
+    auth.login(make_user(seeded, Role.COORDINATOR))
+    query = {"du": "2026-01-01", "au": "2026-12-31"}
+    data = client.get("/espace/indicateurs.json", query_string=query).get_json()
+    text = client.get("/espace/indicateurs.csv", query_string=query).data.decode("utf-8-sig")
+    rows = dict(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows["demandes (foyers)"] == str(data["requests"])
+    assert rows["orientées"] == str(data["oriented"])
+    assert rows["70 ans et plus"] == str(data["priority"][0]["requests"])
+    page = client.get("/espace/indicateurs", query_string=query)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f"<strong>{data['requests']}</strong> foyers" in html
+    assert "<svg" in html and 'role="img"' in html
+    assert "style=" not in html  # the CSP forbids inline styles
+
+
+def test_an_empty_period_is_refused_with_a_clear_message(seeded, client, auth, make_user):  # type: ignore[no-untyped-def]
+    auth.login(make_user(seeded, Role.COORDINATOR))
+    page = client.get("/espace/indicateurs", query_string={"du": "", "au": ""})
+    assert page.status_code == 400
+    assert "Indiquez une date de début et une date de fin." in page.get_data(as_text=True)
+    reversed_ = client.get(
+        "/espace/indicateurs.json", query_string={"du": "2026-05-01", "au": "2026-01-01"}
+    )
+    assert reversed_.status_code == 400
+    assert "La date de fin doit suivre la date de début." in str(reversed_.get_json())
+
+
+def test_a_ten_year_period_is_accepted_and_a_period_without_requests_says_so(
+    seeded, session, client, auth, make_user
+):  # type: ignore[no-untyped-def]
+    auth.login(make_user(seeded, Role.COORDINATOR))
+    ten = client.get(
+        "/espace/indicateurs.json", query_string={"du": "2017-01-01", "au": "2026-12-31"}
+    )
+    assert ten.status_code == 200
+    assert (
+        ten.get_json()["requests"]
+        == _expected(session, [seeded], Period(date(2017, 1, 1), date(2026, 12, 31)))["requests"]
+    )
+    page = client.get("/espace/indicateurs", query_string={"du": "2010-01-01", "au": "2010-12-31"})
+    assert "Aucune demande sur cette période." in page.get_data(as_text=True)
