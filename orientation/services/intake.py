@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from models import (
     Source,
     Status,
     Territory,
+    TerritoryCommune,
 )
 from notifications.outbox import queue_message
 from notifications.templates import render_message
@@ -33,6 +34,51 @@ from orientation.services.contact import is_mobile
 from orientation.services.intake_validation import IntakeData
 from orientation.services.references import new_reference
 from orientation.services.workflow import change_status, record_event
+
+
+@dataclass(frozen=True)
+class IntakeTerritory:
+    """What a submission needs of its CPTS: read in one query on every questionnaire POST."""
+
+    id: int
+    slug: str
+    name: str
+    contact_phone: str
+    contact_email: str
+    insee_codes: frozenset[str]
+
+
+_territories = Territory.__table__.c
+_TERRITORY_BY_SLUG = (
+    select(
+        _territories.id,
+        _territories.slug,
+        _territories.name,
+        _territories.contact_phone,
+        _territories.contact_email,
+        func.aggregate_strings(TerritoryCommune.__table__.c.insee, ","),
+    )  # fmt: skip
+    .select_from(Territory.__table__)
+    .outerjoin(
+        TerritoryCommune.__table__,
+        TerritoryCommune.__table__.c.territory_id == _territories.id,
+    )
+    .where(_territories.slug == bindparam("slug"))
+    .group_by(_territories.id)
+)
+
+
+def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
+    """The CPTS of a questionnaire URL with its communes, in one round trip and without the ORM.
+
+    Not cached: an admin may change the communes at any time and every worker must see it;
+    one indexed query costs less than keeping a cache right across processes.
+    """
+    row = session.connection().execute(_TERRITORY_BY_SLUG, {"slug": slug}).one_or_none()
+    if row is None:
+        return None
+    codes = frozenset(row[5].split(",")) if row[5] else frozenset()
+    return IntakeTerritory(row[0], row[1], row[2], row[3], row[4], codes)
 
 
 @dataclass(frozen=True)
@@ -58,7 +104,9 @@ def private_token(signer: LinkSigner, request: Request) -> str:
     return signer.make(LinkPurpose.PATIENT_REQUEST, request.id)
 
 
-def in_territory(territory: Territory, insee: str, lat: float, lon: float, precision: str) -> bool:
+def in_territory(
+    territory: Territory | IntakeTerritory, insee: str, lat: float, lon: float, precision: str
+) -> bool:
     """Commune membership; with an address-level point, the point inside the outline too."""
     shape = territory_shape(frozenset(territory.insee_codes))
     if precision == ADDRESS:
@@ -74,7 +122,7 @@ def find_by_key(session: Session, submission_key: str) -> Request | None:
 
 def submit_request(
     session: Session,
-    territory: Territory,
+    territory: Territory | IntakeTerritory,
     data: IntakeData,
     *,
     source: Source,
@@ -182,7 +230,7 @@ def acknowledgement_channel(request: Request) -> Channel | None:
 
 
 def _queue_acknowledgement(
-    session: Session, territory: Territory, request: Request, link: str
+    session: Session, territory: Territory | IntakeTerritory, request: Request, link: str
 ) -> None:
     channel = acknowledgement_channel(request)
     if channel is None:
