@@ -378,6 +378,9 @@ def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeDat
 
 def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
     """The HTML form's flat fields (persons-0-first_name...) as the API's JSON shape."""
+    # A plain dict of first values: werkzeug's MultiDict raises (and catches) an exception for
+    # each absent key, and most of the 6 person blocks are absent.
+    form = dict(form.items())
     payload: dict[str, Any] = {}
     for name in _SUBMISSION.fields:
         if name == "persons":
