@@ -1,15 +1,16 @@
 """Benchmark: questionnaire submissions per second, p50/p95, ours vs a bare Flask handler.
 
-    .venv/bin/python bench/intake_submit.py [--seconds 6] [--pg postgresql+psycopg://postgres@127.0.0.1/test]
+    .venv/bin/python bench/intake_submit.py [--seconds 5] [--runs 3] [--generators 1]
+        [--pg postgresql+psycopg://postgres@127.0.0.1/test] [--no-sqlite]
 
-For each database (SQLite file; PostgreSQL in a private schema, dropped afterwards) it measures:
-- in-process: the full path through Flask's test client, one client (no network);
-- gunicorn, 3 sync workers, 20 concurrent clients over 127.0.0.1: the full path (CSRF, rate
-  limit counted, idempotency look-up, validation, offline geocoding, territory check, request,
-  persons, events, outbox and audit rows, one commit) and, side by side, a bare Flask handler
-  doing similar work (phone and e-mail validation, postal-code lookup, prepared-polygon check,
-  one INSERT).
-Only 127.0.0.1 is used. Each measurement lasts --seconds; the whole run stops in about a minute.
+For each database (SQLite file; PostgreSQL in a private schema, dropped afterwards) it starts two
+gunicorn servers (3 sync workers each, 127.0.0.1 only): the full path (CSRF, rate limit counted,
+idempotency key, validation, offline geocoding, territory check, request, persons, events,
+outbox and audit rows, one commit) and a bare Flask handler doing similar work (phone and e-mail
+validation, postal-code lookup, prepared-polygon check, one INSERT). After a warm-up, it loads
+them in turn, --runs times each, with 20 concurrent clients from an asyncio generator, and
+prints the best run with the spread, p50/p95, the generator's CPU and the ratio ours/bare; then
+the full path in-process (Flask's test client, one client). About a minute per database.
 """
 
 from __future__ import annotations
