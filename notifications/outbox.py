@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Channel, Message, MessageStatus, utcnow
@@ -48,3 +48,38 @@ def queue_message(
     )
     session.add(message)
     return message
+
+
+def queue_new_message(
+    session: Session,
+    *,
+    territory_id: int,
+    channel: Channel,
+    recipient: str,
+    body: str,
+    purpose: str,
+    idempotency_key: str,
+    subject: str = "",
+    request_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Queue a message whose key names a row made in this very transaction, as one INSERT.
+
+    No look-up first (the key cannot exist yet) and no ORM object: the submission hot path.
+    The unique idempotency key still refuses a second copy.
+    """
+    session.connection().execute(
+        insert(Message),
+        {
+            "territory_id": territory_id,
+            "channel": channel,
+            "recipient": recipient,
+            "subject": subject,
+            "body": body,
+            "purpose": purpose,
+            "idempotency_key": idempotency_key,
+            "request_id": request_id,
+            "status": MessageStatus.QUEUED,
+            "next_attempt_at": now or utcnow(),
+        },
+    )

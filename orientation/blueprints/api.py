@@ -95,8 +95,8 @@ def create_request(slug: str) -> ResponseReturnValue:
     except SpamSuspected:
         return _errors({"website": "Ce champ doit rester vide."})
     body = {
-        "reference": result.request.reference,
-        "status": result.request.status.value,
+        "reference": result.reference,
+        "status": result.status.value,
         "private_link": f"{settings().base_url}/suivi/{result.token}",
     }
     return jsonify(body), 201 if result.created else 200

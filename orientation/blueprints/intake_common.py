@@ -12,7 +12,7 @@ from geo.geocoding import Geocoder, make_geocoder
 from models import Source, Territory, utcnow
 from orientation.config import Settings
 from orientation.links import LinkSigner
-from orientation.services.intake import Submitted, submit_request
+from orientation.services.intake import IntakeTerritory, Submitted, submit_request
 from orientation.services.intake_validation import (
     LIMITS,
     MAX_PERSONS,
@@ -51,7 +51,7 @@ def new_nonce() -> str:
 
 def submit(
     session: Session,
-    territory: Territory,
+    territory: Territory | IntakeTerritory,
     payload: dict[str, Any],
     *,
     source: Source,

@@ -31,7 +31,7 @@ def _handle(source: Source, template: str) -> ResponseReturnValue:
     return render_template(
         "intake/staff_confirmation.html",
         territory=g.territory,
-        req=result.request,
+        req=result,
         link=f"{settings().base_url}/suivi/{result.token}",
         source=source,
     )

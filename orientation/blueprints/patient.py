@@ -19,7 +19,7 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.services.intake import forward_request
+from orientation.services.intake import forward_request, intake_territory
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
@@ -51,12 +51,16 @@ def _territory(slug: str) -> Territory:
 @bp.route("/cpts/<slug>/demande", methods=["GET", "POST"])
 @limiter.limit(submit_limit, methods=["POST"])
 def questionnaire(slug: str) -> ResponseReturnValue:
-    territory = _territory(slug)
     if request.method == "GET":
         values = {"source_tag": request.args.get("source", "")[:40]}
         return render_template(
-            "patient/questionnaire.html", territory=territory, **form_context(values)
+            "patient/questionnaire.html", territory=_territory(slug), **form_context(values)
         )
+    # The hot path reads only what a submission needs; pages shown again read the whole CPTS
+    # (its RGPD notice).
+    territory = intake_territory(db_session(), slug)
+    if territory is None:
+        abort(404)
     values = request.form.to_dict()
     try:
         result = submit(
@@ -68,10 +72,12 @@ def questionnaire(slug: str) -> ResponseReturnValue:
         )
     except IntakeInvalid as error:
         context = form_context(values, error, request.form.get("nonce", ""))
-        return render_template("patient/questionnaire.html", territory=territory, **context), 422
+        return render_template(
+            "patient/questionnaire.html", territory=_territory(slug), **context
+        ), 422
     except SpamSuspected:
         # Say nothing useful to a robot; a person never fills the hidden field.
-        return render_template("patient/received.html", territory=territory), 200
+        return render_template("patient/received.html", territory=_territory(slug)), 200
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models import AuditEntry
@@ -34,3 +35,31 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_insert(
+    session: Session,
+    action: str,
+    *,
+    territory_id: int | None = None,
+    user_id: int | None = None,
+    actor_label: str = "",
+    object_type: str = "",
+    object_id: str | int = "",
+    ip: str = "",
+    **details: Any,
+) -> None:
+    """Like `record`, as one INSERT in the session's transaction, without an ORM object."""
+    session.connection().execute(
+        insert(AuditEntry),
+        {
+            "action": action,
+            "territory_id": territory_id,
+            "user_id": user_id,
+            "actor_label": actor_label,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "ip": ip[:45],
+            "details": details,
+        },
+    )

@@ -6,6 +6,8 @@ Hauts-de-France is a border region) are accepted; numbers are stored in E.164.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -42,6 +44,7 @@ def normalise_phone(text: str, *, mobile_only: bool = False) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)  # asked several times per submission; parsing is the costly part
 def is_mobile(e164: str) -> bool:
     """True for a number that can receive SMS."""
     number = phonenumbers.parse(e164, None)

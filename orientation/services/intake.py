@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,25 +22,82 @@ from models import (
     LocationPrecision,
     Person,
     Request,
+    RequestEvent,
     Source,
     Status,
     Territory,
+    TerritoryCommune,
 )
-from notifications.outbox import queue_message
+from models.tenancy import CrossTenantWrite, scoped_territory
+from notifications.outbox import queue_new_message
 from notifications.templates import render_message
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.contact import is_mobile
 from orientation.services.intake_validation import IntakeData
 from orientation.services.references import new_reference
-from orientation.services.workflow import change_status, record_event
+
+
+@dataclass(frozen=True)
+class IntakeTerritory:
+    """What a submission needs of its CPTS: read in one query on every questionnaire POST."""
+
+    id: int
+    slug: str
+    name: str
+    contact_phone: str
+    contact_email: str
+    insee_codes: frozenset[str]
+
+
+_territories = Territory.__table__.c
+_TERRITORY_BY_SLUG = (
+    select(
+        _territories.id,
+        _territories.slug,
+        _territories.name,
+        _territories.contact_phone,
+        _territories.contact_email,
+        func.aggregate_strings(TerritoryCommune.__table__.c.insee, ","),
+    )  # fmt: skip
+    .select_from(Territory.__table__)
+    .outerjoin(
+        TerritoryCommune.__table__,
+        TerritoryCommune.__table__.c.territory_id == _territories.id,
+    )
+    .where(_territories.slug == bindparam("slug"))
+    .group_by(_territories.id)
+)
+
+
+def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
+    """The CPTS of a questionnaire URL with its communes, in one round trip and without the ORM.
+
+    Not cached: an admin may change the communes at any time and every worker must see it;
+    one indexed query costs less than keeping a cache right across processes.
+    """
+    row = session.connection().execute(_TERRITORY_BY_SLUG, {"slug": slug}).one_or_none()
+    if row is None:
+        return None
+    codes = frozenset(row[5].split(",")) if row[5] else frozenset()
+    return IntakeTerritory(row[0], row[1], row[2], row[3], row[4], codes)
 
 
 @dataclass(frozen=True)
 class Submitted:
-    request: Request
+    """The request a submission made (or found, for a repeated key) and its private link."""
+
+    request_id: int
+    reference: str
+    status: Status
+    source: Source
     token: str  # of the private link (/suivi/<token>)
     created: bool  # False when the submission key found an earlier request
+
+    @classmethod
+    def earlier(cls, request: Request, signer: LinkSigner) -> Submitted:
+        return cls(request.id, request.reference, request.status, request.source,
+                   private_token(signer, request.id), created=False)  # fmt: skip
 
 
 def age_on(born: date, day: date) -> int:
@@ -54,11 +112,13 @@ def is_priority(data: IntakeData, today: date) -> bool:
     )
 
 
-def private_token(signer: LinkSigner, request: Request) -> str:
-    return signer.make(LinkPurpose.PATIENT_REQUEST, request.id)
+def private_token(signer: LinkSigner, request_id: int) -> str:
+    return signer.make(LinkPurpose.PATIENT_REQUEST, request_id)
 
 
-def in_territory(territory: Territory, insee: str, lat: float, lon: float, precision: str) -> bool:
+def in_territory(
+    territory: Territory | IntakeTerritory, insee: str, lat: float, lon: float, precision: str
+) -> bool:
     """Commune membership; with an address-level point, the point inside the outline too."""
     shape = territory_shape(frozenset(territory.insee_codes))
     if precision == ADDRESS:
@@ -74,7 +134,7 @@ def find_by_key(session: Session, submission_key: str) -> Request | None:
 
 def submit_request(
     session: Session,
-    territory: Territory,
+    territory: Territory | IntakeTerritory,
     data: IntakeData,
     *,
     source: Source,
@@ -94,97 +154,89 @@ def submit_request(
     key = submission_key[:80] or None
     point = geocoder.locate(data.commune, data.street)
     inside = in_territory(territory, point.insee, point.lat, point.lon, point.precision)
-    request = Request(
-        territory_id=territory.id,
-        reference=reference or new_reference(),
-        status=Status.RECEIVED,
-        source=source,
-        source_tag=data.source_tag,
-        referrer_id=referrer_id,
-        phone=data.phone,
-        email=data.email,
-        preferred_channel=data.preferred_channel,
-        best_time=data.best_time,
-        street=data.street,
-        postal_code=data.postal_code,
-        commune_insee=data.commune.insee,
-        lat=point.lat,
-        lon=point.lon,
-        location_precision=LocationPrecision(point.precision),
-        reason=data.reason,
-        reason_detail=data.reason_detail,
-        already_sees_gp=data.already_sees_gp,
-        need_home_visits=data.need_home_visits,
-        need_reduced_mobility=data.need_reduced_mobility,
-        need_chronic_followup=data.need_chronic_followup,
-        language=data.language,
-        css_ame=data.css_ame,
-        is_priority=is_priority(data, now.date()),
-        comment=data.comment,
-        consent_at=now,
-        agrees_to_survey=data.agrees_to_survey,
-        created_at=now,
-        updated_at=now,
-        submission_key=key,
-        persons=[
-            Person(
-                territory_id=territory.id,
-                position=i,
-                first_name=p.first_name,
-                last_name=p.last_name,
-                birth_date=p.birth_date,
-                ald=p.ald,
-            )
-            for i, p in enumerate(data.persons)
-        ],
-    )
+    status = Status.ELIGIBLE if inside else Status.OUT_OF_TERRITORY
+    reference = reference or new_reference()
+    # Rows for plain INSERTs rather than ORM objects and a flush: the same rows for a fraction
+    # of the CPU, and a shorter write transaction (a lock on SQLite).
+    row: dict[str, Any] = {
+        "territory_id": territory.id, "reference": reference, "status": status,
+        "source": source, "source_tag": data.source_tag, "referrer_id": referrer_id,
+        "phone": data.phone, "email": data.email, "preferred_channel": data.preferred_channel,
+        "best_time": data.best_time, "street": data.street, "postal_code": data.postal_code,
+        "commune_insee": data.commune.insee, "lat": point.lat, "lon": point.lon,
+        "location_precision": LocationPrecision(point.precision), "reason": data.reason,
+        "reason_detail": data.reason_detail, "already_sees_gp": data.already_sees_gp,
+        "need_home_visits": data.need_home_visits,
+        "need_reduced_mobility": data.need_reduced_mobility,
+        "need_chronic_followup": data.need_chronic_followup, "language": data.language,
+        "css_ame": data.css_ame, "is_priority": is_priority(data, now.date()),
+        "comment": data.comment, "consent_at": now, "agrees_to_survey": data.agrees_to_survey,
+        "created_at": now, "updated_at": now, "submission_key": key,
+    }  # fmt: skip
     actor = "patient" if source in (Source.QUESTIONNAIRE, Source.API) else ""
-    record_event(
-        request, "submitted", now=now, actor_user_id=actor_user_id, actor_label=actor,
-        note=f"source : {source.value}" + (f" ({data.source_tag})" if data.source_tag else ""),
-    )  # fmt: skip
-    change_status(
-        request,
-        Status.ELIGIBLE if inside else Status.OUT_OF_TERRITORY,
-        now=now,
-        actor_label="system",
-        note=f"contrôle du territoire : {data.commune.name} ({point.precision})",
-    )
-    session.add(request)
+    received = Status.RECEIVED.value
+    events: list[dict[str, Any]] = [
+        # What workflow.record_event then workflow.change_status record, as rows.
+        {"kind": "submitted", "actor_user_id": actor_user_id, "actor_label": actor,
+         "from_status": received, "to_status": received,
+         "note": f"source : {source.value}" + (f" ({data.source_tag})" if data.source_tag else "")},
+        {"kind": "status", "actor_user_id": None, "actor_label": "system",
+         "from_status": received, "to_status": status.value,
+         "note": f"contrôle du territoire : {data.commune.name} ({point.precision})"},
+    ]  # fmt: skip
+    if scoped_territory(session) not in (None, territory.id):
+        raise CrossTenantWrite("Request of another territory")
+    connection = session.connection()
     try:
-        session.flush()
+        request_id = connection.execute(_INSERT_REQUEST, row).scalar_one()
     except IntegrityError:
         # The same key was used before (a double tap, a re-sent POST): return that request.
         session.rollback()
         earlier = find_by_key(session, key or "")
         if earlier is None:
             raise
-        return Submitted(earlier, private_token(signer, earlier), created=False)
-    token = private_token(signer, request)
-    _queue_acknowledgement(session, territory, request, f"{base_url}/suivi/{token}")
-    audit.record(
+        return Submitted.earlier(earlier, signer)
+    owned = {"territory_id": territory.id, "request_id": request_id}
+    connection.execute(insert(Person), [
+        {**owned, "position": i, "first_name": p.first_name, "last_name": p.last_name,
+         "birth_date": p.birth_date, "ald": p.ald}
+        for i, p in enumerate(data.persons)
+    ])  # fmt: skip
+    connection.execute(insert(RequestEvent), [{**owned, "at": now, **e} for e in events])
+    token = private_token(signer, request_id)
+    submitted = Submitted(request_id, reference, status, source, token, created=True)
+    _queue_acknowledgement(session, territory, submitted, data, f"{base_url}/suivi/{token}", now)
+    audit.record_insert(
         session, "request.submitted", territory_id=territory.id, user_id=actor_user_id,
-        actor_label=actor, object_type="request", object_id=request.id, ip=ip,
+        actor_label=actor, object_type="request", object_id=request_id, ip=ip,
         source=source.value,
     )  # fmt: skip
     session.commit()
-    return Submitted(request, token, created=True)
+    return submitted
 
 
-def acknowledgement_channel(request: Request) -> Channel | None:
+_INSERT_REQUEST = insert(Request).returning(Request.id)
+
+
+def acknowledgement_channel(phone: str, email: str, preferred_channel: str) -> Channel | None:
     """SMS or e-mail by preference; None when only a landline is known (the CPTS calls)."""
-    can_sms = bool(request.phone) and is_mobile(request.phone)
-    if request.preferred_channel == "email" and request.email:
+    can_sms = bool(phone) and is_mobile(phone)
+    if preferred_channel == "email" and email:
         return Channel.EMAIL
     if can_sms:
         return Channel.SMS
-    return Channel.EMAIL if request.email else None
+    return Channel.EMAIL if email else None
 
 
 def _queue_acknowledgement(
-    session: Session, territory: Territory, request: Request, link: str
+    session: Session,
+    territory: Territory | IntakeTerritory,
+    submitted: Submitted,
+    data: IntakeData,
+    link: str,
+    now: datetime,
 ) -> None:
-    channel = acknowledgement_channel(request)
+    channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
     if channel is None:
         return
     message = render_message(
@@ -194,21 +246,22 @@ def _queue_acknowledgement(
             "cpts_name": territory.name,
             "cpts_phone": territory.contact_phone,
             "cpts_email": territory.contact_email,
-            "reference": request.reference,
+            "reference": submitted.reference,
             "link": link,
-            "out_of_territory": request.status is Status.OUT_OF_TERRITORY,
+            "out_of_territory": submitted.status is Status.OUT_OF_TERRITORY,
         },
     )
-    queue_message(
+    queue_new_message(
         session,
         territory_id=territory.id,
         channel=channel,
-        recipient=request.phone if channel is Channel.SMS else request.email,
+        recipient=data.phone if channel is Channel.SMS else data.email,
         subject=message.subject,
         body=message.body,
         purpose="acknowledgement",
-        idempotency_key=f"acknowledgement:{request.reference}",
-        request_id=request.id,
+        idempotency_key=f"acknowledgement:{submitted.reference}",
+        request_id=submitted.request_id,
+        now=now,
     )
 
 
@@ -231,7 +284,7 @@ def forward_request(
     key = f"forward:{request.id}"
     earlier = find_by_key(session, key)
     if earlier is not None:
-        return Submitted(earlier, private_token(signer, earlier), created=False)
+        return Submitted.earlier(earlier, signer)
     commune = gazetteer().by_insee[request.commune_insee]
     data = IntakeData(
         persons=[

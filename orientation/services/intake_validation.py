@@ -378,6 +378,9 @@ def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeDat
 
 def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
     """The HTML form's flat fields (persons-0-first_name...) as the API's JSON shape."""
+    # A plain dict of first values: werkzeug's MultiDict raises (and catches) an exception for
+    # each absent key, and most of the 6 person blocks are absent.
+    form = dict(form.items())
     payload: dict[str, Any] = {}
     for name in _SUBMISSION.fields:
         if name == "persons":
@@ -386,7 +389,7 @@ def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
             payload[name] = name in form
         else:
             payload[name] = form.get(name, "")
-    payload["persons"] = [
+    persons = [
         {
             "first_name": form.get(f"persons-{i}-first_name", ""),
             "last_name": form.get(f"persons-{i}-last_name", ""),
@@ -395,4 +398,9 @@ def form_to_payload(form: Mapping[str, str]) -> dict[str, Any]:
         }
         for i in range(MAX_PERSONS)
     ]
+    # The blank blocks after the last one filled in say nothing (and cannot be wrong): leave
+    # them out rather than validate them. Earlier blank blocks stay, to keep each index.
+    while persons and not any(persons[-1].values()):
+        persons.pop()
+    payload["persons"] = persons
     return payload
