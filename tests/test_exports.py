@@ -217,3 +217,30 @@ def test_the_csv_opens_in_libreoffice_with_accents_and_columns_right(
     assert values["noms"] == "Éloïse Cœur, =1+1 Ça"  # not at the start: harmless text
     assert values["commune"] == "Armentières"
     assert sheet.max_column == len(header)
+
+
+def test_a_birth_date_typed_after_the_request_gives_an_unknown_age_band_not_a_failed_export(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(
+        territory,
+        persons=[("Léa", "Martin", date(2027, 3, 1)), ("Paul", "Martin", date(1980, 1, 1))],
+        created_at=datetime(2026, 6, 2, tzinfo=UTC),
+    )
+    rows = _csv(_download(client, kind="pseudonymised").data)
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert line["tranches d'âge"] == "inconnu, 40-59"
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx", kind="pseudonymised").data))
+    assert sheet.active.max_row == 2
+
+
+def test_a_text_a_spreadsheet_would_show_as_an_error_is_kept_as_text(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, street="#N/A", created_at=datetime(2026, 6, 2, tzinfo=UTC))
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx").data)).active
+    header = [c.value for c in sheet[1]]
+    cell = sheet.cell(row=2, column=header.index("adresse") + 1)
+    assert (cell.value, cell.data_type) == ("'#N/A", "s")

@@ -6,7 +6,7 @@ Both are reads: they use GET (bookmarkable, no CSRF needed) and are audited.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from functools import wraps
 from typing import IO, Any, TypeVar, cast
@@ -168,7 +168,9 @@ def exports_download() -> ResponseReturnValue:
     ids = [g.territory.id]
     if kind is exports.ExportKind.MESSAGES:
         count = exports.count_messages(g.session, ids, period.start, period.end)
-        rows = exports.message_rows(g.session, ids, period.start, period.end)
+        rows: Iterable[list[object]] = exports.message_rows(
+            g.session, ids, period.start, period.end
+        )
         details: dict[str, Any] = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     else:
         filters = _filters(form, period)
