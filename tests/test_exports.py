@@ -244,3 +244,21 @@ def test_a_text_a_spreadsheet_would_show_as_an_error_is_kept_as_text(
     header = [c.value for c in sheet[1]]
     cell = sheet.cell(row=2, column=header.index("adresse") + 1)
     assert (cell.value, cell.data_type) == ("'#N/A", "s")
+
+
+def test_the_exports_page_offers_the_doctors_file_and_the_message_log(
+    client, coordinator, make_doctor, session
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_doctor(territory, last_name="Lefèvre")
+    page = client.get("/espace/exports").get_data(as_text=True)
+    assert 'href="/espace/medecins/export.csv"' in page
+    year = datetime.now(UTC).year
+    messages = f"/espace/exports/telecharger?type=messages&amp;format=csv&amp;du={year}-01-01"
+    assert messages in page
+    doctors = client.get("/espace/medecins/export.csv")
+    assert doctors.status_code == 200 and "Lefèvre" in doctors.get_data(as_text=True)
+    log = client.get(messages.replace("&amp;", "&") + f"&au={year}-12-31")
+    assert log.status_code == 200 and _csv(log.data)[0][:2] == ["date", "canal"]
+    actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"doctor.export", "export"} <= actions

@@ -228,8 +228,9 @@ def compute(
     The counts come from one pass over the period's requests, joined with one grouped pass
     over their persons and one over their status events (statuses ever reached, first
     proposal, first orientation); PostgreSQL computes the percentiles in that same pass
-    (percentile_disc), SQLite in one more sorted pass. Then one light pass grouped by source
-    and month, and small queries on doctors and survey answers.
+    (percentile_disc); on SQLite the events are read apart and the delays sorted in Python.
+    Then one light pass grouped by source and month, and small queries on doctors and survey
+    answers.
     """
     dialect = session.get_bind().dialect.name
     ids = [t.id for t in territories]
@@ -280,8 +281,6 @@ def compute(
     columns = [
         func.count().label("requests"),
         func.coalesce(func.sum(per_request.c.n), 0).label("persons"),
-        total(eligible).label("eligible"),
-        total(and_(events.c.out == 1, ~eligible)).label("out"),
         total(oriented).label("oriented"),
         total(Request.status.in_([Status.CLOSED, Status.WITHDRAWN])).label("closed"),
         total(Request.status.in_(OPEN_STATUSES)).label("open"),
@@ -292,32 +291,42 @@ def compute(
     ]
     for key, (condition, _label) in criteria.items():
         columns += [total(condition).label(key), total(and_(condition, oriented)).label(f"{key}_o")]
-    for status, value in days.items():
-        columns.append(func.count(value).label(f"{status.value}_n"))
-        if dialect == "postgresql":  # ordered-set aggregates skip NULLs (status never reached)
-            for percent in (50, 90):
+    on_postgresql = dialect == "postgresql"
+    if on_postgresql:
+        columns += [
+            total(eligible).label("eligible"),
+            total(and_(events.c.out == 1, ~eligible)).label("out"),
+        ]
+        for status, value in days.items():
+            columns.append(func.count(value).label(f"{status.value}_n"))
+            for percent in (50, 90):  # ordered-set aggregates skip NULLs (never reached)
                 ordered = func.percentile_disc(percent / 100).within_group(value)
                 columns.append(ordered.label(f"{status.value}_{percent}"))
-    row = session.execute(
+    query = (
         select(*columns)
         .select_from(Request)
         .outerjoin(per_request, per_request.c.rid == Request.id)
-        .outerjoin(events, events.c.rid == Request.id)
         .where(*in_period)
-    ).one()
-
-    delays = {}
-    for status, value in days.items():
-        n = int(getattr(row, f"{status.value}_n"))
-        if dialect == "postgresql":
-            median, p90 = (getattr(row, f"{status.value}_{p}") for p in (50, 90))
-        else:
-            median, p90 = _ranked(session, value, events, in_period, n)
-        delays[status] = Delay(
-            count=n,
-            median_days=None if median is None else float(median),
-            p90_days=None if p90 is None else float(p90),
+    )
+    if on_postgresql:
+        row = session.execute(query.outerjoin(events, events.c.rid == Request.id)).one()
+        reached = Reached(
+            int(row.eligible),
+            int(row.out),
+            {
+                status: _delay(
+                    int(getattr(row, f"{status.value}_n")),
+                    *(getattr(row, f"{status.value}_{p}") for p in (50, 90)),
+                )
+                for status in days
+            },
         )
+    else:
+        # SQLite has no percentile aggregate, and a second join to a materialised subquery
+        # costs it more than reading these few columns of each request with events.
+        row = session.execute(query).one()
+        reached = _reached_from_rows(session, events, days, in_period)
+    delays = reached.delays
 
     by_source = {source.value: 0 for source in Source}
     by_month: dict[str, int] = {}
@@ -338,8 +347,8 @@ def compute(
         persons=int(row.persons),
         by_source=by_source,
         by_month=by_month,
-        eligible=int(row.eligible),
-        out_of_territory=int(row.out),
+        eligible=reached.eligible,
+        out_of_territory=reached.out_of_territory,
         oriented=int(row.oriented),
         closed=int(row.closed),
         open=int(row.open),
@@ -388,29 +397,44 @@ def _events_per_request(in_period: list[Any]) -> Any:
     )
 
 
-def _ranked(
-    session: Session, value: Any, events: Any, in_period: list[Any], n: int
-) -> tuple[float | None, float | None]:
-    """The median and 90th percentile (nearest rank) of n delays, from one sorted pass."""
-    if n == 0:
-        return None, None
-    median_rank, p90_rank = _nearest_rank(n, 50), _nearest_rank(n, 90)
-    numbered = (
-        select(value.label("days"), func.row_number().over(order_by=value).label("rank"))
+@dataclass(frozen=True)
+class Reached:
+    eligible: int
+    out_of_territory: int
+    delays: dict[Status, Delay]
+
+
+def _delay(n: int, median: Any, p90: Any) -> Delay:
+    return Delay(
+        count=n,
+        median_days=None if median is None else float(median),
+        p90_days=None if p90 is None else float(p90),
+    )
+
+
+def _reached_from_rows(
+    session: Session, events: Any, days: dict[Status, Any], in_period: list[Any]
+) -> Reached:
+    """Statuses reached and delays from one read of the grouped events: counted, and the
+    delays sorted in Python for the nearest-rank percentiles."""
+    rows = session.execute(
+        select(events.c.eligible, events.c.out, *days.values())
         .select_from(Request)
         .join(events, events.c.rid == Request.id)
-        .where(*in_period, value.is_not(None))
-        .subquery()
-    )
-    found: dict[int, float] = {
-        rank: days
-        for rank, days in session.execute(
-            select(numbered.c.rank, numbered.c.days).where(
-                numbered.c.rank.in_([median_rank, p90_rank])
-            )
-        )
-    }
-    return found.get(median_rank), found.get(p90_rank)
+        .where(*in_period)
+    ).all()
+    eligible = sum(1 for row in rows if row[0] == 1)
+    out = sum(1 for row in rows if row[1] == 1 and row[0] != 1)
+    delays = {}
+    for column, status in enumerate(days, start=2):
+        values = sorted(row[column] for row in rows if row[column] is not None)
+        n = len(values)
+        if n == 0:
+            delays[status] = _delay(0, None, None)
+            continue
+        median, p90 = (values[_nearest_rank(n, p) - 1] for p in (50, 90))
+        delays[status] = _delay(n, median, p90)
+    return Reached(eligible, out, delays)
 
 
 def _doctors(
