@@ -71,6 +71,18 @@ class Request(TerritoryOwned, Base):
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
         # Requests whose cascade of doctors ran out: flagged in the queue.
         Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
+        # The indicators and exports of a period read only this index, not the wide rows.
+        Index(
+            "ix_requests_reports",
+            "territory_id",
+            "created_at",
+            "status",
+            "source",
+            "css_ame",
+            "need_home_visits",
+            "referrer_id",
+            "oriented_doctor_id",
+        ),  # fmt: skip
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,6 +161,8 @@ class Person(TerritoryOwned, Base):
     """One person of the household concerned by the request."""
 
     __tablename__ = "persons"
+    # The indicators' priority criteria per request, read from the index alone.
+    __table_args__ = (Index("ix_persons_criteria", "request_id", "birth_date", "ald"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
@@ -167,6 +181,8 @@ class RequestEvent(TerritoryOwned, Base):
     """Every status change or notable action on a request: who, when, from, to, note."""
 
     __tablename__ = "request_events"
+    # The indicators' statuses reached and delays per request, read from the index alone.
+    __table_args__ = (Index("ix_request_events_reached", "request_id", "to_status", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(

@@ -174,7 +174,7 @@ def test_a_cpts_admin_cannot_touch_an_account_of_another_cpts(
     assert foreign.active
 
 
-def test_a_cpts_admin_edits_contacts_dpo_distances_and_retention(
+def test_a_cpts_admin_edits_contacts_dpo_distances_follow_up_delay_and_retention(
     client: FlaskClient,
     auth: AuthActions,
     session: Session,
@@ -190,6 +190,7 @@ def test_a_cpts_admin_edits_contacts_dpo_distances_and_retention(
         "dpo_contact": "Mme DPO, dpo@cpts.example.org",
         "max_distance_km": "12",
         "availability_refresh_months": "6",
+        "follow_up_days": "21",
         "retention_closed_months": "18",
         "retention_out_of_territory_months": "2",
         "retention_message_body_months": "1",
@@ -199,13 +200,19 @@ def test_a_cpts_admin_edits_contacts_dpo_distances_and_retention(
     session.refresh(territory)
     assert territory.dpo_contact == "Mme DPO, dpo@cpts.example.org"
     assert (territory.max_distance_km, territory.retention_closed_months) == (12, 18)
-    bad = client.post(url, data={**form, "retention_closed_months": "0", "contact_email": "x@"})
+    assert territory.follow_up_days == 21
+    bad = client.post(
+        url,
+        data={**form, "retention_closed_months": "0", "contact_email": "x@", "follow_up_days": "0"},
+    )
     page = bad.get_data(as_text=True)
     assert "Indiquez un nombre entre 1 et 60." in page
+    assert "Indiquez un nombre entre 1 et 365." in page
     assert "Cette adresse e-mail n&#39;est pas valide." in page
     assert "Mme DPO" in page  # what was typed is kept
     session.refresh(territory)
     assert territory.retention_closed_months == 18
+    assert territory.follow_up_days == 21
 
 
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.REFERRER])

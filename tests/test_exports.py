@@ -217,3 +217,48 @@ def test_the_csv_opens_in_libreoffice_with_accents_and_columns_right(
     assert values["noms"] == "Éloïse Cœur, =1+1 Ça"  # not at the start: harmless text
     assert values["commune"] == "Armentières"
     assert sheet.max_column == len(header)
+
+
+def test_a_birth_date_typed_after_the_request_gives_an_unknown_age_band_not_a_failed_export(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(
+        territory,
+        persons=[("Léa", "Martin", date(2027, 3, 1)), ("Paul", "Martin", date(1980, 1, 1))],
+        created_at=datetime(2026, 6, 2, tzinfo=UTC),
+    )
+    rows = _csv(_download(client, kind="pseudonymised").data)
+    line = dict(zip(rows[0], rows[1], strict=True))
+    assert line["tranches d'âge"] == "inconnu, 40-59"
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx", kind="pseudonymised").data))
+    assert sheet.active.max_row == 2
+
+
+def test_a_text_a_spreadsheet_would_show_as_an_error_is_kept_as_text(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, street="#N/A", created_at=datetime(2026, 6, 2, tzinfo=UTC))
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx").data)).active
+    header = [c.value for c in sheet[1]]
+    cell = sheet.cell(row=2, column=header.index("adresse") + 1)
+    assert (cell.value, cell.data_type) == ("'#N/A", "s")
+
+
+def test_the_exports_page_offers_the_doctors_file_and_the_message_log(
+    client, coordinator, make_doctor, session
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_doctor(territory, last_name="Lefèvre")
+    page = client.get("/espace/exports").get_data(as_text=True)
+    assert 'href="/espace/medecins/export.csv"' in page
+    year = datetime.now(UTC).year
+    messages = f"/espace/exports/telecharger?type=messages&amp;format=csv&amp;du={year}-01-01"
+    assert messages in page
+    doctors = client.get("/espace/medecins/export.csv")
+    assert doctors.status_code == 200 and "Lefèvre" in doctors.get_data(as_text=True)
+    log = client.get(messages.replace("&amp;", "&") + f"&au={year}-12-31")
+    assert log.status_code == 200 and _csv(log.data)[0][:2] == ["date", "canal"]
+    actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"doctor.export", "export"} <= actions

@@ -165,6 +165,7 @@ def test_the_new_staff_form_never_fails_nor_stores_a_script(
         "dpo_contact",
         "max_distance_km",
         "availability_refresh_months",
+        "follow_up_days",
         "retention_closed_months",
         "retention_out_of_territory_months",
         "retention_message_body_months",
@@ -175,7 +176,8 @@ def test_the_settings_form_never_fails_nor_stores_a_script(
 ) -> None:
     client = _client_as(world, world.admin)
     numbers = {"max_distance_km": "10", "availability_refresh_months": "6",
-               "retention_closed_months": "12", "retention_out_of_territory_months": "3",
+               "follow_up_days": "30", "retention_closed_months": "12",
+               "retention_out_of_territory_months": "3",
                "retention_message_body_months": "3"}  # fmt: skip
     url = f"/admin/cpts/{world.territory.id}/parametres"
     response = client.post(url, data={**numbers, **data})

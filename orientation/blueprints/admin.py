@@ -129,6 +129,7 @@ class SettingsForm(FlaskForm):
     )
     max_distance_km = _months("Distance maximale proposée (km)", 1, 100)
     availability_refresh_months = _months("Rafraîchir les disponibilités tous les (mois)", 1, 24)
+    follow_up_days = _months("Relancer le patient après une proposition (jours)", 1, 365)
     retention_closed_months = _months("Demandes closes : anonymiser après (mois)", 1, 60)
     retention_out_of_territory_months = _months(
         "Demandes hors territoire : anonymiser après (mois)", 1, 24
@@ -259,6 +260,7 @@ def settings(territory_id: int) -> ResponseReturnValue:
             dpo_contact=(form.dpo_contact.data or "").strip(),
             max_distance_km=form.max_distance_km.data or 0,
             availability_refresh_months=form.availability_refresh_months.data or 0,
+            follow_up_days=form.follow_up_days.data or 0,
             retention_closed_months=form.retention_closed_months.data or 0,
             retention_out_of_territory_months=form.retention_out_of_territory_months.data or 0,
             retention_message_body_months=form.retention_message_body_months.data or 0,

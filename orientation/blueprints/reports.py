@@ -6,7 +6,7 @@ Both are reads: they use GET (bookmarkable, no CSRF needed) and are audited.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from functools import wraps
 from typing import IO, Any, TypeVar, cast
@@ -153,7 +153,11 @@ def exports_page() -> ResponseReturnValue:
                 matching = exports.count_requests(
                     g.session, [g.territory.id], _filters(form, period)
                 )
-    return render_template("reports/exports.html", form=form, matching=matching)
+    year = utcnow().year
+    this_year = {"du": f"{year}-01-01", "au": f"{year}-12-31"}
+    return render_template(
+        "reports/exports.html", form=form, matching=matching, this_year=this_year, year=year
+    )
 
 
 @bp.get("/exports/telecharger")
@@ -162,13 +166,19 @@ def exports_download() -> ResponseReturnValue:
     form = _export_form(g.territory)
     period = form.period() if form.validate() else None
     if period is None:
-        return render_template("reports/exports.html", form=form, matching=None), 400
+        year = utcnow().year
+        this_year = {"du": f"{year}-01-01", "au": f"{year}-12-31"}
+        return render_template(
+            "reports/exports.html", form=form, matching=None, this_year=this_year, year=year
+        ), 400
     kind = exports.ExportKind(form.type.data)
     fmt = exports.ExportFormat(form.format.data)
     ids = [g.territory.id]
     if kind is exports.ExportKind.MESSAGES:
         count = exports.count_messages(g.session, ids, period.start, period.end)
-        rows = exports.message_rows(g.session, ids, period.start, period.end)
+        rows: Iterable[list[object]] = exports.message_rows(
+            g.session, ids, period.start, period.end
+        )
         details: dict[str, Any] = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     else:
         filters = _filters(form, period)

@@ -7,7 +7,6 @@ rank ceil(p * n) in ascending order), computed with ORDER BY ... OFFSET.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -213,14 +212,9 @@ def _month(dialect: str, instant: Any) -> ColumnElement[str]:
     return func.to_char(func.timezone("UTC", instant), "YYYY-MM")
 
 
-def _percentile(session: Session, values: Any, where: list[Any], n: int, p: float) -> float | None:
-    if n == 0:
-        return None
-    rank = max(1, math.ceil(p * n))
-    value = session.scalar(
-        select(values.c.days).where(*where).order_by(values.c.days).limit(1).offset(rank - 1)
-    )
-    return None if value is None else float(value)
+def _nearest_rank(n: int, percent: int) -> int:
+    """The rank ceil(percent/100 * n), in integers (no floating-point surprise)."""
+    return max(1, (percent * n + 99) // 100)
 
 
 def compute(
@@ -229,7 +223,15 @@ def compute(
     period: Period,
     now: datetime,
 ) -> Indicators:
-    """All the figures for these territories over the period."""
+    """All the figures for these territories over the period.
+
+    The counts come from one pass over the period's requests, joined with one grouped pass
+    over their persons and one over their status events (statuses ever reached, first
+    proposal, first orientation); PostgreSQL computes the percentiles in that same pass
+    (percentile_disc); on SQLite the events are read apart and the delays sorted in Python.
+    Then one light pass grouped by source and month, and small queries on doctors and survey
+    answers.
+    """
     dialect = session.get_bind().dialect.name
     ids = [t.id for t in territories]
     in_period = [
@@ -258,11 +260,12 @@ def compute(
         .group_by(Person.request_id)
         .subquery()
     )
-    ever = {
-        status: select(RequestEvent.request_id).where(RequestEvent.to_status == status.value)
-        for status in (Status.ELIGIBLE, Status.OUT_OF_TERRITORY)
+    events = _events_per_request(in_period)
+    days = {
+        status: _days_between(dialect, events.c[status.value], Request.created_at)
+        for status in (Status.PROPOSED, Status.ORIENTED)
     }
-    eligible = Request.id.in_(ever[Status.ELIGIBLE])
+    eligible = events.c.eligible == 1
     criteria = {
         "elderly": (per_request.c.elderly == 1, "70 ans et plus"),
         "child": (per_request.c.child == 1, "moins de 6 ans"),
@@ -278,8 +281,6 @@ def compute(
     columns = [
         func.count().label("requests"),
         func.coalesce(func.sum(per_request.c.n), 0).label("persons"),
-        total(eligible).label("eligible"),
-        total(and_(Request.id.in_(ever[Status.OUT_OF_TERRITORY]), ~eligible)).label("out"),
         total(oriented).label("oriented"),
         total(Request.status.in_([Status.CLOSED, Status.WITHDRAWN])).label("closed"),
         total(Request.status.in_(OPEN_STATUSES)).label("open"),
@@ -290,25 +291,54 @@ def compute(
     ]
     for key, (condition, _label) in criteria.items():
         columns += [total(condition).label(key), total(and_(condition, oriented)).label(f"{key}_o")]
-    row = session.execute(
+    on_postgresql = dialect == "postgresql"
+    if on_postgresql:
+        columns += [
+            total(eligible).label("eligible"),
+            total(and_(events.c.out == 1, ~eligible)).label("out"),
+        ]
+        for status, value in days.items():
+            columns.append(func.count(value).label(f"{status.value}_n"))
+            for percent in (50, 90):  # ordered-set aggregates skip NULLs (never reached)
+                ordered = func.percentile_disc(percent / 100).within_group(value)
+                columns.append(ordered.label(f"{status.value}_{percent}"))
+    query = (
         select(*columns)
         .select_from(Request)
         .outerjoin(per_request, per_request.c.rid == Request.id)
         .where(*in_period)
-    ).one()
+    )
+    if on_postgresql:
+        row = session.execute(query.outerjoin(events, events.c.rid == Request.id)).one()
+        reached = Reached(
+            int(row.eligible),
+            int(row.out),
+            {
+                status: _delay(
+                    int(getattr(row, f"{status.value}_n")),
+                    *(getattr(row, f"{status.value}_{p}") for p in (50, 90)),
+                )
+                for status in days
+            },
+        )
+    else:
+        # SQLite has no percentile aggregate, and a second join to a materialised subquery
+        # costs it more than reading these few columns of each request with events.
+        row = session.execute(query).one()
+        reached = _reached_from_rows(session, events, days, in_period)
+    delays = reached.delays
 
     by_source = {source.value: 0 for source in Source}
-    for source, count in session.execute(
-        select(Request.source, func.count()).where(*in_period).group_by(Request.source)
-    ):
-        by_source[Source(source).value] = count
+    by_month: dict[str, int] = {}
     month = _month(dialect, Request.created_at)
-    by_month = {
-        m: c
-        for m, c in session.execute(
-            select(month, func.count()).where(*in_period).group_by(month).order_by(month)
-        )
-    }
+    for source, month_key, count in session.execute(
+        select(Request.source, month, func.count())
+        .where(*in_period)
+        .group_by(Request.source, month)
+        .order_by(month)
+    ):
+        by_source[Source(source).value] += count
+        by_month[month_key] = by_month.get(month_key, 0) + count
 
     return Indicators(
         period=period,
@@ -317,13 +347,13 @@ def compute(
         persons=int(row.persons),
         by_source=by_source,
         by_month=by_month,
-        eligible=int(row.eligible),
-        out_of_territory=int(row.out),
+        eligible=reached.eligible,
+        out_of_territory=reached.out_of_territory,
         oriented=int(row.oriented),
         closed=int(row.closed),
         open=int(row.open),
-        to_proposal=_delay(session, dialect, in_period, Status.PROPOSED),
-        to_orientation=_delay(session, dialect, in_period, Status.ORIENTED),
+        to_proposal=delays[Status.PROPOSED],
+        to_orientation=delays[Status.ORIENTED],
         priority=[
             PriorityShare(key, label, int(getattr(row, key)), int(getattr(row, f"{key}_o")))
             for key, (_c, label) in criteria.items()
@@ -336,26 +366,75 @@ def compute(
     )
 
 
-def _delay(session: Session, dialect: str, in_period: list[Any], to: Status) -> Delay:
-    """Days from the request to its first event reaching `to`, for requests of the period."""
-    first = (
-        select(RequestEvent.request_id.label("rid"), func.min(RequestEvent.at).label("at"))
-        .where(RequestEvent.kind == "status", RequestEvent.to_status == to.value)
+REACHED = [Status.ELIGIBLE, Status.OUT_OF_TERRITORY, Status.PROPOSED, Status.ORIENTED]
+
+
+def _events_per_request(in_period: list[Any]) -> Any:
+    """One row per request of the period that has events: the statuses it ever reached
+    (eligible, out of territory) and when it first reached proposed and oriented (status
+    events only). The events are read through ix_request_events_reached alone."""
+    to = RequestEvent.to_status
+    is_status = RequestEvent.kind == "status"
+
+    def first(status: Status) -> Any:
+        return func.min(case((and_(is_status, to == status.value), RequestEvent.at)))
+
+    def ever(status: Status) -> Any:
+        return func.max(case((to == status.value, 1), else_=0))
+
+    return (
+        select(
+            RequestEvent.request_id.label("rid"),
+            ever(Status.ELIGIBLE).label("eligible"),
+            ever(Status.OUT_OF_TERRITORY).label("out"),
+            first(Status.PROPOSED).label(Status.PROPOSED.value),
+            first(Status.ORIENTED).label(Status.ORIENTED.value),
+        )
+        .join(Request, Request.id == RequestEvent.request_id)
+        .where(*in_period, to.in_([s.value for s in REACHED]))
         .group_by(RequestEvent.request_id)
         .subquery()
     )
-    values = (
-        select(_days_between(dialect, first.c.at, Request.created_at).label("days"))
-        .join(first, first.c.rid == Request.id)
-        .where(*in_period)
-        .subquery()
-    )
-    n = session.scalar(select(func.count()).select_from(values)) or 0
+
+
+@dataclass(frozen=True)
+class Reached:
+    eligible: int
+    out_of_territory: int
+    delays: dict[Status, Delay]
+
+
+def _delay(n: int, median: Any, p90: Any) -> Delay:
     return Delay(
         count=n,
-        median_days=_percentile(session, values, [], n, 0.5),
-        p90_days=_percentile(session, values, [], n, 0.9),
+        median_days=None if median is None else float(median),
+        p90_days=None if p90 is None else float(p90),
     )
+
+
+def _reached_from_rows(
+    session: Session, events: Any, days: dict[Status, Any], in_period: list[Any]
+) -> Reached:
+    """Statuses reached and delays from one read of the grouped events: counted, and the
+    delays sorted in Python for the nearest-rank percentiles."""
+    rows = session.execute(
+        select(events.c.eligible, events.c.out, *days.values())
+        .select_from(Request)
+        .join(events, events.c.rid == Request.id)
+        .where(*in_period)
+    ).all()
+    eligible = sum(1 for row in rows if row[0] == 1)
+    out = sum(1 for row in rows if row[1] == 1 and row[0] != 1)
+    delays = {}
+    for column, status in enumerate(days, start=2):
+        values = sorted(row[column] for row in rows if row[column] is not None)
+        n = len(values)
+        if n == 0:
+            delays[status] = _delay(0, None, None)
+            continue
+        median, p90 = (values[_nearest_rank(n, p) - 1] for p in (50, 90))
+        delays[status] = _delay(n, median, p90)
+    return Reached(eligible, out, delays)
 
 
 def _doctors(

@@ -156,6 +156,7 @@ class TerritorySettings:
     dpo_contact: str
     max_distance_km: int
     availability_refresh_months: int
+    follow_up_days: int  # the patient's follow-up message this many days after a proposal
     retention_closed_months: int
     retention_out_of_territory_months: int
     retention_message_body_months: int
