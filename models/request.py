@@ -71,6 +71,8 @@ class Request(TerritoryOwned, Base):
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
         # Requests whose cascade of doctors ran out: flagged in the queue.
         Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
+        # Requests the follow-up flagged for a call back: counted and filtered in the queue.
+        Index("ix_requests_follow_up", "territory_id", "needs_follow_up", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
