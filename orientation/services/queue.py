@@ -158,9 +158,11 @@ def _after(cursor: Cursor | None, priority: bool) -> ColumnElement[bool] | None:
         return true()
     if not cursor.is_priority and priority:
         return None  # priority rows all came before the cursor
-    return or_(
-        Request.created_at > cursor.created_at,
-        and_(Request.created_at == cursor.created_at, Request.id > cursor.id),
+    # The `>=` alone is what an index range can start from; the OR then drops the few rows
+    # of the cursor's own instant that came before it.
+    return and_(
+        Request.created_at >= cursor.created_at,
+        or_(Request.created_at > cursor.created_at, Request.id > cursor.id),
     )
 
 
