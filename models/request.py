@@ -83,6 +83,8 @@ class Request(TerritoryOwned, Base):
             "referrer_id",
             "oriented_doctor_id",
         ),  # fmt: skip
+        # Requests the follow-up flagged for a call back: counted and filtered in the queue.
+        Index("ix_requests_follow_up", "territory_id", "needs_follow_up", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -227,3 +227,27 @@ def test_two_accepts_racing_for_the_last_place_cannot_both_win(
     assert doctor.capacity_left == 0
     statuses = session.scalars(select(DoctorContact.status).order_by(DoctorContact.id)).all()
     assert sorted(statuses) == [ContactStatus.ACCEPTED, ContactStatus.ASKED]
+
+
+def test_a_doctor_already_asked_is_marked_in_the_ranking_and_not_asked_again(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    make_user: Callable[..., User],
+    asked: tuple[Request, Doctor, Message],
+) -> None:
+    request, doctor, message = asked
+    client.post(_links(message.body)[1], data={"answer": "decline"})
+    auth.login(make_user(session.get(Territory, request.territory_id)))
+    page = client.get(f"/espace/demandes/{request.id}").get_data(as_text=True)
+    assert f'id="ask-{doctor.id}"' not in page  # no box to tick
+    assert "déjà sollicité" in page and "(refuse)" in page
+    again = client.post(
+        f"/espace/demandes/{request.id}/solliciter",
+        data={"mode": "chosen", "doctor_ids": [str(doctor.id)]},
+        follow_redirects=True,
+    )
+    assert "Ces médecins ont déjà été sollicités pour cette demande." in again.get_data(
+        as_text=True
+    ).replace("&#39;", "'")
+    assert len(session.scalars(select(Message).where(Message.doctor_id == doctor.id)).all()) == 1

@@ -198,3 +198,16 @@ def test_the_patient_confirms_through_their_private_link(
     session.refresh(request)
     assert request.status == Status.ORIENTED and request.oriented_doctor_id == doctor.id
     assert request.events[-1].actor_label == "patient"
+
+
+def test_after_a_refused_proposal_an_unticked_channel_stays_unticked(
+    client: FlaskClient, session: Session, case: tuple[Request, Doctor]
+) -> None:
+    request, doctor = case
+    response = _send(client, request, doctor, channels=["email"], email_body="  ")
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Le texte de l&#39;e-mail est vide." in page or "Le texte de l'e-mail est vide." in page
+    assert '<input type="checkbox" name="channels" value="sms">' in page
+    assert '<input type="checkbox" name="channels" value="email" checked>' in page
+    assert session.scalars(select(Message)).all() == []

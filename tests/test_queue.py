@@ -129,3 +129,30 @@ def test_dashboard_counts_link_into_the_filtered_queue(
     page = client.get("/espace/").get_data(as_text=True)
     assert 'href="/espace/demandes?statut=received"' in page
     assert 'href="/espace/demandes?priorite=1"' in page
+
+
+def test_requests_flagged_by_the_follow_up_are_shown_counted_and_filtered(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_request: MakeRequest,
+) -> None:
+    territory = make_territory()
+    back = make_request(territory, Status.IN_PROGRESS, needs_follow_up=True)
+    undeclared = make_request(territory, Status.ORIENTED, needs_follow_up=True)
+    make_request(territory, Status.ELIGIBLE)
+    make_request(territory, Status.ORIENTED)  # done, not flagged: never in the queue
+    make_request(territory, Status.CLOSED, needs_follow_up=True)  # closed: nothing to do
+    flagged = set(_walk(session, territory, QueueFilters(follow_up_only=True), limit=1))
+    assert flagged == {back.id, undeclared.id}
+    page = queue_page(session, territory.id, utcnow())
+    assert page.follow_ups == 2 and sum(page.counts.values()) == 2
+    auth.login(make_user(territory))
+    html = client.get("/espace/demandes").get_data(as_text=True)
+    assert "À rappeler après le suivi <strong>2</strong>" in html
+    assert html.count("à rappeler (suivi)") == 1  # the oriented one is only behind the filter
+    filtered = client.get("/espace/demandes?suivi=1").get_data(as_text=True)
+    assert undeclared.reference in filtered and back.reference in filtered
+    assert filtered.count("à rappeler (suivi)") == 2

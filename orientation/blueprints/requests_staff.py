@@ -10,6 +10,7 @@ from flask import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -36,7 +37,14 @@ from orientation.services.proposal import (
     record_phone_call,
     send_proposal,
 )
-from orientation.services.queue import NEEDS, QUEUE_STATUSES, Cursor, QueueFilters, queue_page
+from orientation.services.queue import (
+    FOLLOW_UP_STATUSES,
+    NEEDS,
+    QUEUE_STATUSES,
+    Cursor,
+    QueueFilters,
+    queue_page,
+)
 from orientation.services.queue import waiting_label as _waiting_label
 from orientation.services.request_case import (
     EVENT_LABELS,
@@ -90,6 +98,7 @@ def _filters() -> QueueFilters:
         need=args.get("besoin", "") if args.get("besoin", "") in NEEDS else "",
         commune_insee=args.get("commune", "")[:5] if args.get("commune", "").isdigit() else "",
         alert_only=args.get("alerte") == "1",
+        follow_up_only=args.get("suivi") == "1",
     )
 
 
@@ -115,6 +124,7 @@ def queue() -> ResponseReturnValue:
         filters=filters,
         args=args,
         statuses=QUEUE_STATUSES,
+        filter_statuses=FOLLOW_UP_STATUSES if filters.follow_up_only else QUEUE_STATUSES,
         sources=list(Source),
         waiting_label=_waiting_label,
         first_page=cursor is None,
@@ -127,6 +137,7 @@ def _render_case(
     values: dict[str, str] | None = None,
     code: int = 200,
     chosen_ids: list[int] | None = None,
+    channels: set[str] | None = None,
 ) -> ResponseReturnValue:
     now = utcnow()
     view = case_view(g.session, g.territory, found, now)
@@ -163,6 +174,10 @@ def _render_case(
         email_subject=values.get("email_subject", draft.email_subject),
         email_body=values.get("email_body", draft.email_body),
         errors=errors or {},
+        # After a refused form, the channels as the coordinator left them; else all reachable.
+        channels=channels,
+        # A doctor already asked for this request is shown with the answer, not offered again.
+        asked={doctor.id: contact.status.value for contact, doctor in view.contacts},
         call_outcomes=CALL_OUTCOME_LABELS,
         event_labels=EVENT_LABELS,
     ), code
@@ -201,16 +216,43 @@ def _doctor_ids() -> list[int]:
     return [int(i) for i in request.form.getlist("doctor_ids") if i.isdigit()]
 
 
+def _point_input() -> tuple[float | None, float | None, bool]:
+    """lat, lon from the form or from map.js's JSON body; True when the caller wants JSON."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        return _number(body.get("lat")), _number(body.get("lon")), True
+    return _float("lat"), _float("lon"), False
+
+
+def _number(value: object) -> float | None:
+    # bool is an int in Python: a JSON true is not a latitude.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(str(value).replace(",", "."))
+    except ValueError:
+        return None
+
+
 @bp.post("/<int:request_id>/position")
 @staff_required(*COORDINATION)
 def position(request_id: int) -> ResponseReturnValue:
+    """Correct the household's point: the lat/lon form, or the map's dragged marker (JSON)."""
     found = _load(request_id)
+    lat, lon, wants_json = _point_input()
     try:
-        correct_point(found, _float("lat"), _float("lon"), now=utcnow(), user_id=g.user.id)
+        event = correct_point(found, lat, lon, now=utcnow(), user_id=g.user.id)
     except CaseError as exc:
         g.session.rollback()
+        if wants_json:
+            return jsonify(error=str(exc), field=exc.field), 422
         found = _load(request_id)
         return _render_case(found, {exc.field: str(exc)}, dict(request.form), 422)
+    if wants_json:
+        _audit("request.point_corrected", found.id)
+        g.session.commit()
+        return jsonify(lat=found.lat, lon=found.lon, note=event.note)
     return _done(found, "Le point du domicile est corrigé.", "request.point_corrected")
 
 
@@ -294,7 +336,14 @@ def proposal(request_id: int) -> ResponseReturnValue:
     except CaseError as exc:
         g.session.rollback()
         found = _load(request_id)
-        return _render_case(found, {exc.field or "proposal": str(exc)}, dict(form), 422)
+        return _render_case(
+            found,
+            {exc.field or "proposal": str(exc)},
+            dict(form),
+            422,
+            chosen_ids=[d.id for d, _ in chosen] or None,
+            channels=set(form.getlist("channels")),
+        )
     return _done(found, message, "request.proposal")
 
 

@@ -129,9 +129,10 @@ def ask_doctors(
     existing = session.scalars(
         select(DoctorContact).where(DoctorContact.request_id == request.id)
     ).all()
-    pending = {
-        c.doctor_id for c in existing if c.status in (ContactStatus.ASKED, ContactStatus.ACCEPTED)
-    }
+    # A doctor asked once for this household is not asked again: a refusal or a silence is
+    # an answer, and a second message would be noise. Only a cancelled ask (the request moved
+    # on before the doctor answered) does not count.
+    pending = {c.doctor_id for c in existing if c.status is not ContactStatus.CANCELLED}
     position = max((c.position for c in existing), default=0)
     case = anonymised_case(request, now.date())
     contacts = []

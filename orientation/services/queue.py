@@ -5,17 +5,32 @@ costs. The order is read from the index `ix_requests_queue` (territory, status, 
 created_at): one short index range per (open status, priority) pair, each LIMITed, merged in
 SQL. A single `status IN (...) ORDER BY is_priority DESC, created_at` cannot be read from that
 index in order (mixed directions, several statuses) and would sort every open request.
+
+The page costs three round trips whatever the queue's size: the merged list with its columns
+(no ORM objects: nothing here is changed), the persons' names, and every count in one
+UNION ALL of index-only counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, union_all
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Request, Source, Status
+from models import Person, Request, Source, Status
 
 PAGE_SIZE = 50
 # Display and merge order of the open statuses.
@@ -27,6 +42,9 @@ QUEUE_STATUSES = (
     Status.DOCTORS_CONTACTED,
     Status.PROPOSED,
 )
+# A follow-up answer can leave a request oriented (appointment made) yet flagged (no
+# declaration of médecin traitant yet): the coordinator still has to call back.
+FOLLOW_UP_STATUSES = (*QUEUE_STATUSES, Status.ORIENTED)
 NEEDS = {
     "home_visits": Request.need_home_visits,
     "reduced_mobility": Request.need_reduced_mobility,
@@ -44,6 +62,7 @@ class QueueFilters:
     need: str = ""  # a key of NEEDS
     commune_insee: str = ""
     alert_only: bool = False  # cascades exhausted: the coordinator must take over
+    follow_up_only: bool = False  # flagged by the follow-up (services/followup.py)
 
 
 @dataclass(frozen=True)
@@ -69,8 +88,43 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class QueueItem:
+    """What a queue row shows of a request (read-only, not an ORM object)."""
+
+    id: int
+    reference: str
+    status: Status
+    source: Source
+    postal_code: str
+    is_priority: bool
+    created_at: datetime
+    cascade_state: str
+    needs_follow_up: bool
+    need_home_visits: bool
+    need_reduced_mobility: bool
+    need_chronic_followup: bool
+    names: str = ""
+
+
+ITEM_COLUMNS = (
+    Request.id,
+    Request.reference,
+    Request.status,
+    Request.source,
+    Request.postal_code,
+    Request.is_priority,
+    Request.created_at,
+    Request.cascade_state,
+    Request.needs_follow_up,
+    Request.need_home_visits,
+    Request.need_reduced_mobility,
+    Request.need_chronic_followup,
+)
+
+
+@dataclass(frozen=True)
 class QueueRow:
-    request: Request
+    request: QueueItem
     waiting: timedelta
 
 
@@ -80,6 +134,7 @@ class QueuePage:
     next_cursor: str | None
     counts: dict[Status, int] = field(default_factory=dict)
     alerts: int = 0
+    follow_ups: int = 0
 
 
 def _filter_terms(filters: QueueFilters) -> list[ColumnElement[bool]]:
@@ -92,6 +147,8 @@ def _filter_terms(filters: QueueFilters) -> list[ColumnElement[bool]]:
         terms.append(Request.commune_insee == filters.commune_insee)
     if filters.alert_only:
         terms.append(Request.cascade_state == "exhausted")
+    if filters.follow_up_only:
+        terms.append(Request.needs_follow_up == True)  # noqa: E712 - `=` uses the index
     return terms
 
 
@@ -101,10 +158,19 @@ def _after(cursor: Cursor | None, priority: bool) -> ColumnElement[bool] | None:
         return true()
     if not cursor.is_priority and priority:
         return None  # priority rows all came before the cursor
-    return or_(
-        Request.created_at > cursor.created_at,
-        and_(Request.created_at == cursor.created_at, Request.id > cursor.id),
+    # The `>=` alone is what an index range can start from; the OR then drops the few rows
+    # of the cursor's own instant that came before it.
+    return and_(
+        Request.created_at >= cursor.created_at,
+        or_(Request.created_at > cursor.created_at, Request.id > cursor.id),
     )
+
+
+def _statuses(filters: QueueFilters) -> list[Status]:
+    shown = FOLLOW_UP_STATUSES if filters.follow_up_only else QUEUE_STATUSES
+    if filters.status is not None and filters.status in shown:
+        return [filters.status]
+    return list(shown)
 
 
 def queue_page(
@@ -117,7 +183,6 @@ def queue_page(
 ) -> QueuePage:
     """One page of the queue of a territory, with counts per open status."""
     filters = filters or QueueFilters()
-    statuses = [filters.status] if filters.status in OPEN_STATUSES else list(QUEUE_STATUSES)
     priorities = [True] if filters.priority_only else [True, False]
     extra = _filter_terms(filters)
     branches = []
@@ -125,7 +190,7 @@ def queue_page(
         keyset = _after(after, priority)
         if keyset is None:
             continue
-        for status in statuses:
+        for status in _statuses(filters):
             branches.append(
                 select(Request.id, Request.is_priority, Request.created_at)
                 .where(
@@ -141,66 +206,87 @@ def queue_page(
                 .subquery()
                 .select()
             )
-    ids: list[int] = []
+    items: list[QueueItem] = []
     if branches:
         merged = union_all(*branches).subquery()
-        ids = list(
-            session.scalars(
-                select(merged.c.id)
-                .order_by(merged.c.is_priority.desc(), merged.c.created_at, merged.c.id)
-                .limit(limit + 1)
-            )
+        # Merge and cut to the page first, then read the rows' columns: 51 primary-key
+        # lookups, not one per branch row.
+        top = (
+            select(merged)
+            .order_by(merged.c.is_priority.desc(), merged.c.created_at, merged.c.id)
+            .limit(limit + 1)
+            .subquery()
         )
-    has_more = len(ids) > limit
-    ids = ids[:limit]
-    loaded = {
-        r.id: r
-        for r in session.scalars(
-            select(Request).where(Request.id.in_(ids)).options(selectinload(Request.persons))
+        rows = session.execute(
+            select(*ITEM_COLUMNS)
+            .join(top, top.c.id == Request.id)
+            .order_by(top.c.is_priority.desc(), top.c.created_at, top.c.id)
         )
-    }
-    requests = [loaded[i] for i in ids if i in loaded]
-    last = requests[-1] if requests else None
+        items = [QueueItem(**row._asdict()) for row in rows]
+    has_more = len(items) > limit
+    items = _with_names(session, items[:limit])
+    last = items[-1] if items else None
     next_cursor = (
         Cursor(last.is_priority, last.created_at, last.id).encode()
         if has_more and last is not None
         else None
     )
+    counts, alerts, follow_ups = queue_counts(session, territory_id)
     return QueuePage(
-        rows=[QueueRow(r, now - r.created_at) for r in requests],
+        rows=[QueueRow(item, now - item.created_at) for item in items],
         next_cursor=next_cursor,
-        counts=status_counts(session, territory_id),
-        alerts=alert_count(session, territory_id),
+        counts=counts,
+        alerts=alerts,
+        follow_ups=follow_ups,
     )
 
 
-def status_counts(session: Session, territory_id: int) -> dict[Status, int]:
-    """Open requests per status (read from the queue index alone)."""
-    counts = {status: 0 for status in QUEUE_STATUSES}
-    rows = session.execute(
-        select(Request.status, func.count())
+def _with_names(session: Session, items: list[QueueItem]) -> list[QueueItem]:
+    """The items with their persons' names, read in one query."""
+    names: dict[int, list[str]] = {item.id: [] for item in items}
+    if names:
+        rows = session.execute(
+            select(Person.request_id, Person.first_name, Person.last_name)
+            .where(Person.request_id.in_(names))
+            .order_by(Person.request_id, Person.position, Person.id)
+        )
+        for request_id, first, last in rows:
+            names[request_id].append(f"{first} {last}")
+    return [replace(item, names=", ".join(names[item.id])) for item in items]
+
+
+ALERTS, FOLLOW_UPS = "_alerts", "_follow_ups"
+
+
+def queue_counts(session: Session, territory_id: int) -> tuple[dict[Status, int], int, int]:
+    """Open requests per status, exhausted cascades, flagged follow-ups: one round trip.
+
+    Each part is a count over one index (ix_requests_queue, ix_requests_cascade_state,
+    ix_requests_follow_up) restricted to the territory, so the database need not read rows.
+    """
+    per_status = (
+        # As plain text: the union's first column types the others' "_alerts" too.
+        select(type_coerce(Request.status, String).label("key"), func.count().label("n"))
         .where(Request.territory_id == territory_id, Request.status.in_(QUEUE_STATUSES))
         .group_by(Request.status)
     )
-    for status, count in rows:
-        counts[Status(status)] = count
-    return counts
-
-
-def alert_count(session: Session, territory_id: int) -> int:
-    """Open requests whose cascade ran out of doctors."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Request)
-            .where(
-                Request.territory_id == territory_id,
-                Request.status.in_(QUEUE_STATUSES),
-                Request.cascade_state == "exhausted",
-            )
-        )
-        or 0
+    alerts = select(literal(ALERTS, String).label("key"), func.count().label("n")).where(
+        Request.territory_id == territory_id,
+        Request.cascade_state == "exhausted",
+        Request.status.in_(QUEUE_STATUSES),
     )
+    follow_ups = select(literal(FOLLOW_UPS, String).label("key"), func.count().label("n")).where(
+        Request.territory_id == territory_id,
+        Request.needs_follow_up == True,  # noqa: E712 - `=` uses the index
+        Request.status.in_(FOLLOW_UP_STATUSES),
+    )
+    counts = {status: 0 for status in QUEUE_STATUSES}
+    found: dict[str, int] = {}
+    for key, n in session.execute(union_all(per_status, alerts, follow_ups)):
+        found[key] = int(n)
+    for status in QUEUE_STATUSES:
+        counts[status] = found.get(status.name, 0)  # stored by name (SQLAlchemy Enum)
+    return counts, found.get(ALERTS, 0), found.get(FOLLOW_UPS, 0)
 
 
 def waiting_label(waiting: timedelta) -> str:

@@ -10,6 +10,10 @@
  *   data-patient-lat/-lon  optional: the patient's point (data-patient-title: its tooltip)
  *   data-patient-move-url  optional: makes the patient marker draggable; its new position is
  *                          POSTed there as JSON {lat, lon} with the token of data-csrf
+ *   data-highlight-ids     optional: comma-separated doctor ids drawn larger, with a thick
+ *                          outline and on top (e.g. the doctors ranked for a request); each
+ *                          gets a tooltip with its rank
+ *   data-reload-on-move    optional: reload the page once the new position is recorded
  *   data-place-url         optional: a click on the map POSTs lat/lon there (form-encoded, with
  *                          data-csrf), e.g. to place a doctor whose address found no point
  *
@@ -83,6 +87,8 @@
         draggable: movable, title: data.patientTitle || "Domicile du patient", keyboard: true
       }).addTo(map);
       if (movable) {
+        var from = patient.getLatLng();
+        patient.on("dragstart", function () { from = patient.getLatLng(); });
         patient.on("dragend", function () {
           var at = patient.getLatLng();
           fetch(data.patientMoveUrl, {
@@ -91,8 +97,18 @@
             headers: { "Content-Type": "application/json", "X-CSRFToken": data.csrf || "", "Accept": "application/json" },
             body: JSON.stringify({ lat: at.lat, lon: at.lng })
           }).then(function (response) {
-            container.dispatchEvent(new CustomEvent("patient-moved", { detail: { ok: response.ok, lat: at.lat, lon: at.lng } }));
-            setStatus(container, response.ok ? "Position du patient enregistrée." : "La position n'a pas pu être enregistrée.");
+            return response.json().catch(function () { return {}; }).then(function (answer) {
+              container.dispatchEvent(new CustomEvent("patient-moved", { detail: { ok: response.ok, lat: at.lat, lon: at.lng } }));
+              if (!response.ok) {
+                patient.setLatLng(from);  // the server kept the old point: show it
+                setStatus(container, answer.error || "La position n'a pas pu être enregistrée.");
+              } else if (data.reloadOnMove) {
+                // The territory check, the ranking and the timeline all follow the point.
+                window.location.reload();
+              } else {
+                setStatus(container, "Position du patient enregistrée.");
+              }
+            });
           });
         });
       }
@@ -134,17 +150,31 @@
             style: { color: "#00517a", weight: 2, fillColor: "#00517a", fillOpacity: 0.06 },
             interactive: false
           }).addTo(map);
+          var highlighted = (data.highlightIds || "").split(",").filter(Boolean);
+          var highlightedMarkers = [];
           var layer = L.geoJSON(doctors, {
             pointToLayer: function (feature, at) {
-              return L.circleMarker(at, {
-                radius: 7, weight: 2, color: "#1b1b1b",
-                fillColor: COLOURS[feature.properties.s] || "#9e9e9e", fillOpacity: 0.9
+              var rank = highlighted.indexOf(String(feature.properties.id));
+              // With a ranking to show, the other doctors step back so the ranked ones stand out.
+              var quiet = highlighted.length > 0;
+              var marker = L.circleMarker(at, {
+                radius: rank >= 0 ? 11 : (quiet ? 5 : 7), weight: rank >= 0 ? 4 : (quiet ? 1 : 2),
+                color: rank >= 0 ? "#00517a" : "#1b1b1b",
+                fillColor: COLOURS[feature.properties.s] || "#9e9e9e",
+                fillOpacity: rank >= 0 || !quiet ? 0.9 : 0.5
               });
+              if (rank >= 0) {
+                marker.bindTooltip(String(rank + 1) + ". Dr " + (feature.properties.n || ""));
+                highlightedMarkers.push(marker);
+              }
+              return marker;
             },
             onEachFeature: function (feature, marker) {
               marker.bindPopup(function () { return popup(feature.properties, collection.communes, data.doctorUrl); });
             }
           }).addTo(map);
+          highlightedMarkers.forEach(function (m) { m.bringToFront(); });
+          container.dataset.highlightedCount = String(highlightedMarkers.length);
           var bounds = outlineLayer.getBounds();
           if (!bounds.isValid()) { bounds = layer.getBounds(); }
           if (patient) { bounds = bounds.isValid() ? bounds.extend(patient.getLatLng()) : L.latLngBounds([patient.getLatLng()]); }

@@ -1,6 +1,6 @@
 """Covering indexes for the indicators and exports over a period (issue 6 performance).
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0009
 Create Date: 2026-11-23 06:10:00
 """
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0007"  # TEMP-CHAIN
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
