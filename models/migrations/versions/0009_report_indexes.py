@@ -1,7 +1,7 @@
 """Covering indexes for the indicators and exports over a period (issue 6 performance).
 
 Revision ID: 0009
-Revises: 0009
+Revises: 0008
 Create Date: 2026-11-23 06:10:00
 """
 
