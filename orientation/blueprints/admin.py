@@ -154,7 +154,10 @@ class AuditFilterForm(FlaskForm):
     since = DateField("Du", validators=[Optional()])
     until = DateField("Au (inclus)", validators=[Optional()])
     action = StringField("Action (ex. login, rights)", validators=[Optional(), Length(max=60)])
-    user_id = IntegerField("Utilisateur (n°)", validators=[Optional(), NumberRange(1)])
+    user_id = IntegerField(
+        "Utilisateur (n°)",
+        validators=[Optional(), NumberRange(1, 2_147_483_647, "Numéro d'utilisateur inconnu.")],
+    )
     object_type = StringField("Objet (type)", validators=[Optional(), Length(max=40)])
     object_id = StringField("Objet (n°)", validators=[Optional(), Length(max=40)])
 
