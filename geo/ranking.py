@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 
@@ -174,7 +173,13 @@ class _Fitting:
         self.cos = index._cos[rows]
         self.radius = index._radius[rows]
         self.max_radius = float(self.radius.max()) if self.size else 0.0
-        self.tree = cKDTree(index._xyz[rows]) if self.size >= index._scan_below else None
+        self.tree = None
+        if self.size >= index._scan_below:
+            # Imported here: scipy.spatial costs ~0.4 s to import, and most territories are
+            # small enough for the plain scan, so the web workers start without it.
+            from scipy.spatial import cKDTree
+
+            self.tree = cKDTree(index._xyz[rows])
 
 
 class DoctorIndex:
