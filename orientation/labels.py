@@ -6,6 +6,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from models import Reason, Source, Status
+from orientation.services.contact import display_phone
 
 STATUS_LABELS = {
     Status.RECEIVED: _l("Reçue"),
@@ -34,8 +35,13 @@ REASON_LABELS = {
 }
 
 
+CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail"), "phone": _l("Téléphone")}
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["phone"] = display_phone
     app.jinja_env.globals.update(
+        channel_label=lambda c: CHANNEL_LABELS.get(c, c),
         status_label=lambda s: STATUS_LABELS[Status(s)],
         source_label=lambda s: SOURCE_LABELS[Source(s)],
         reason_label=lambda s: REASON_LABELS[Reason(s)],

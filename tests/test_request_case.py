@@ -216,3 +216,18 @@ def test_the_json_point_correction_needs_the_csrf_header(
     assert refused.status_code == 400 and accepted.status_code == 200
     session.refresh(request)
     assert (request.lat, request.lon) == (50.7, 2.9)
+
+
+def test_the_request_page_shows_the_phone_as_people_read_it(
+    client: FlaskClient,
+    auth: AuthActions,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_request: Callable[..., Request],
+) -> None:
+    territory = make_territory()
+    request = make_request(territory, phone="+33612345678", preferred_channel="sms")
+    auth.login(make_user(territory))
+    page = client.get(f"/espace/demandes/{request.id}").get_data(as_text=True)
+    assert "06 12 34 56 78" in page
+    assert "<td>SMS</td>" in page
