@@ -74,8 +74,9 @@ def insert_many(
 def insert_together(
     connection: Connection, batches: Sequence[tuple[Any, Sequence[dict[str, Any]]]]
 ) -> None:
-    """A few rows for each of several tables (model, rows), in the connection's transaction:
-    one statement on PostgreSQL, one per table elsewhere."""
+    """A few rows for each of several tables (model, rows; the rows of a table share their
+    keys), in the connection's transaction: one statement on PostgreSQL, one per table
+    elsewhere (SQLite has no INSERT in a WITH clause, and no round trips to save)."""
     batches = [(model, rows) for model, rows in batches if rows]
     if connection.dialect.name != "postgresql" or len(batches) < 2:
         for model, rows in batches:
@@ -123,12 +124,13 @@ def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> TextClause
 
 
 def _with_defaults(model: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows completed with the columns' Python-side defaults (created_at...), which
-    SQLAlchemy does not fill in for the INSERTs of a WITH clause."""
+    """The rows completed with the columns' Python-side defaults (created_at...), of which a
+    text statement knows nothing."""
     defaults = {
         column.key: column.default
         for column in model.__table__.columns
         if isinstance(column.default, ColumnDefault)
+        and (column.default.is_scalar or column.default.is_callable)
     }
     return [
         {
