@@ -1,25 +1,32 @@
-"""Benchmark: questionnaire submissions per second, p50/p95, ours vs a bare Flask handler.
+"""Benchmark: questionnaire submissions per second, p50/p95: ours, a bare handler, hello-world.
 
-    .venv/bin/python bench/intake_submit.py [--seconds 5] [--runs 3] [--generators 1]
+    .venv/bin/python bench/intake_submit.py [--seconds 5] [--runs 3] [--generator wrk|python]
         [--pg postgresql+psycopg://postgres@127.0.0.1/test] [--no-sqlite]
 
-For each database (SQLite file; PostgreSQL in a private schema, dropped afterwards) it starts two
-gunicorn servers (3 sync workers each, 127.0.0.1 only): the full path (CSRF, rate limit counted,
-idempotency key, validation, offline geocoding, territory check, request, persons, events,
-outbox and audit rows, one commit) and a bare Flask handler doing similar work (phone and e-mail
-validation, postal-code lookup, prepared-polygon check, one INSERT). After a warm-up, it loads
-them in turn, --runs times each, with 20 concurrent clients from an asyncio generator, and
-prints the best run with the spread, p50/p95, the generator's CPU and the ratio ours/bare; then
-the full path in-process (Flask's test client, one client). About a minute per database.
+For each database (SQLite file; PostgreSQL in a private schema, dropped afterwards) it starts
+three gunicorn servers (3 sync workers each, 127.0.0.1 only): the full path (CSRF, rate limit
+counted, honeypot, idempotency key, validation, offline geocoding, territory check, request,
+persons, events, outbox and audit rows, one commit, the 303 to the confirmation); a bare Flask
+handler doing similar work (phone and e-mail validation, postal-code lookup, prepared-polygon
+check, one INSERT); and hello-world Flask, the ceiling of the machine. After a warm-up it loads
+them in turn (ours, bare, hello, ours...), --runs times each, with 20 concurrent connections,
+and prints the best run with the spread, p50/p95, the CPU the three workers spent per request,
+the load generator's own CPU, and the ratios to the bare handler and to hello-world; then the
+full path in-process (Flask's test client, one client). About a minute and a half per database.
+
+The load generator is wrk (Debian package `wrk`; a Lua script gives every POST its own
+idempotency key and one of 20 session cookie + CSRF token pairs fetched beforehand): written in
+C, it takes a small share of the 2 cores that the workers need. Without wrk (or with
+--generator python) an asyncio generator in Python does the same, at several times wrk's CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,9 +70,12 @@ def bare_app():  # type: ignore[no-untyped-def]
 
     from geo.communes import gazetteer
     from geo.territory import territory_shape
+    from models.engine import make_engine
     from orientation.services.contact import normalise_email, normalise_phone
 
-    engine = sa.create_engine(os.environ["BENCH_DATABASE_URL"])
+    # The application's engine settings (SQLite: WAL, synchronous=NORMAL, busy timeout): with
+    # SQLite's defaults every commit would wait for an fsync, and the comparison would flatter us.
+    engine = make_engine(os.environ["BENCH_DATABASE_URL"])
     table = sa.Table(
         "bench_bare", sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True), sa.Column("phone", sa.String(20)),
@@ -90,6 +100,19 @@ def bare_app():  # type: ignore[no-untyped-def]
                 table.insert().values(phone=phone, email=email, insee=commune.insee, inside=inside)
             )
         return "ok", 201
+
+    return app
+
+
+def hello_app():  # type: ignore[no-untyped-def]
+    """Hello-world Flask: what gunicorn and Flask cost alone, the ceiling on this machine."""
+    from flask import Flask
+
+    app = Flask("hello")
+
+    @app.get("/hello")
+    def hello() -> str:
+        return "Hello, World!"
 
     return app
 
@@ -147,9 +170,119 @@ def count_rows(url: str) -> tuple[int, int]:
 
 
 # --- load generation ---------------------------------------------------------------------------
-# asyncio on raw sockets, one pre-encoded request per POST: a fraction of the CPU that
-# http.client in threads needs, so the generator (sharing the 2 cores with the server) is not
-# what limits the bare handler. Each generator process reports the CPU it used.
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server under load: what to send it and which status codes mean success."""
+
+    label: str
+    port: int
+    path: str
+    method: str  # GET for hello-world, POST for the two submission handlers
+    visitor: bool  # needs a session cookie and a CSRF token, as a visitor who loaded the form
+    workers: tuple[int, ...]  # the gunicorn workers' pids, to read the CPU they spend
+
+
+@dataclass
+class Run:
+    rate: float  # requests per second
+    p50: float  # ms
+    p95: float  # ms
+    n: int
+    generator_cpu: float  # share of one core used by the load generator
+    worker_cpu_ms: float = 0.0  # CPU the gunicorn workers spent per request, ms
+
+
+def visitor_sessions(port: int, path: str, count: int) -> list[tuple[str, str]]:
+    """`count` real visitors: GET the form, keep the session cookie and the CSRF token."""
+    import urllib.request
+
+    sessions = []
+    for _ in range(count):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
+            cookie = response.headers.get("Set-Cookie", "").split(";")[0]
+            html = response.read().decode()
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        sessions.append((cookie, match.group(1) if match else ""))
+    return sessions
+
+
+# wrk calls request() for every request, so each POST gets its own idempotency key (the run's
+# prefix, the thread, a counter) and the next of the visitors' cookie + CSRF token pairs.
+WRK_SCRIPT = """
+local sessions = {%(sessions)s}
+local body, prefix, path, method = %(body)s, %(prefix)s, %(path)s, %(method)s
+local counter, threads = 0, 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  if method == "GET" then return wrk.format("GET", path) end
+  counter = counter + 1
+  local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+  local data = body .. "&nonce=" .. prefix .. "-" .. tid .. "-" .. counter
+  if #sessions > 0 then
+    local s = sessions[counter %% #sessions + 1]
+    headers["Cookie"] = s[1]
+    data = data .. "&csrf_token=" .. s[2]
+  end
+  return wrk.format("POST", path, headers, data)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("wrk-result %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _lua(value: str) -> str:
+    """A Lua string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def load_wrk(target: Target, seconds: float, sessions: list[tuple[str, str]]) -> Run:
+    """CLIENTS connections from one wrk thread for `seconds`; wrk's CPU read from rusage."""
+    import resource
+
+    script = WRK_SCRIPT % {
+        "sessions": ", ".join(f"{{{_lua(c)}, {_lua(quote(t))}}}" for c, t in sessions),
+        "body": _lua(urlencode(FORM)),
+        "prefix": _lua(uuid.uuid4().hex[:12]),
+        "path": _lua(target.path),
+        "method": _lua(target.method),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = worker_cpu(target.workers)
+    try:
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{CLIENTS}", f"-d{max(round(seconds), 1)}s", "--timeout", "10s",
+             "-s", file.name, f"http://127.0.0.1:{target.port}{target.path}"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(file.name)
+    worker_seconds = worker_cpu(target.workers) - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = re.search(r"wrk-result (\d+) (\d+) (\d+) (\d+) (\d+)", output.stdout)
+    if output.returncode or not found:
+        raise SystemExit(f"wrk failed:\n{output.stdout}{output.stderr}")
+    requests, duration_us, p50_us, p95_us, errors = (int(x) for x in found.groups())
+    if errors:
+        raise SystemExit(f"{errors} failed requests (errors or statuses >= 400) on {target.label}")
+    elapsed = duration_us / 1e6
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Run(requests / elapsed, p50_us / 1000, p95_us / 1000, requests, wrk_cpu / elapsed,
+               worker_seconds * 1000 / max(requests, 1))  # fmt: skip
+
+
+# The fallback generator: asyncio on raw sockets, one pre-encoded request per POST, about a
+# fifth of a core at 1,000 requests per second where wrk needs far less.
 
 
 async def _fetch(port: int, raw: bytes) -> bytes:
@@ -160,68 +293,48 @@ async def _fetch(port: int, raw: bytes) -> bytes:
     return data
 
 
-def _post(path: str, body: str, cookie: str) -> bytes:
+def _request(target: Target, body: str, cookie: str) -> bytes:
+    if target.method == "GET":
+        return (
+            f"GET {target.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
     encoded = body.encode()
     return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"POST {target.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(encoded)}\r\n"
         + (f"Cookie: {cookie}\r\n" if cookie else "")
         + "\r\n"
     ).encode() + encoded
 
 
-async def _client(port: int, path: str, full: bool, until: float, out: list[float]) -> None:
-    form, cookie = dict(FORM), ""
-    if full:  # a real visitor: GET the form, keep the session cookie and the CSRF token
-        page = await _fetch(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        head, _, html = page.partition(b"\r\n\r\n")
-        found = re.search(rb"Set-Cookie: ([^;]+)", head)
-        cookie = found.group(1).decode() if found else ""
-        match = re.search(rb'name="csrf_token" value="([^"]+)"', html)
-        form["csrf_token"] = match.group(1).decode() if match else ""
-    base = urlencode(form)
+async def _client(target: Target, session: tuple[str, str], until: float, out: list[float]) -> None:
+    cookie, token = session
+    base = urlencode(dict(FORM, csrf_token=token) if token else FORM)
     while time.perf_counter() < until:
-        raw = _post(path, f"{base}&nonce={uuid.uuid4().hex}", cookie)
+        raw = _request(target, f"{base}&nonce={uuid.uuid4().hex}", cookie)
         start = time.perf_counter()
-        response = await _fetch(port, raw)
+        response = await _fetch(target.port, raw)
         elapsed = time.perf_counter() - start
-        if response[9:12] not in (b"201", b"303"):
-            raise SystemExit(f"unexpected {response[:12]!r} from {path}")
+        if response[9:12] not in (b"200", b"201", b"303"):
+            raise SystemExit(f"unexpected {response[:12]!r} from {target.label}")
         out.append(elapsed)
 
 
-def _generator(args: tuple[int, str, bool, float, int]) -> tuple[list[float], float]:
-    port, path, full, until, clients = args
+def load_python(target: Target, seconds: float, sessions: list[tuple[str, str]]) -> Run:
     latencies: list[float] = []
-    cpu = time.process_time()
+    clients = [sessions[i % len(sessions)] if sessions else ("", "") for i in range(CLIENTS)]
+    cpu, workers = time.process_time(), worker_cpu(target.workers)
+    start = time.perf_counter()
 
     async def main() -> None:
-        await asyncio.gather(*(_client(port, path, full, until, latencies) for _ in range(clients)))
+        until = start + seconds
+        await asyncio.gather(*(_client(target, s, until, latencies) for s in clients))
 
     asyncio.run(main())
-    return latencies, time.process_time() - cpu
-
-
-@dataclass
-class Run:
-    rate: float  # submissions per second
-    p50: float  # ms
-    p95: float  # ms
-    n: int
-    generator_cpu: float  # share of one core used by the load generator
-
-
-def load(port: int, path: str, full: bool, seconds: float, generators: int) -> Run:
-    """CLIENTS concurrent clients for `seconds`, spread over `generators` processes."""
-    with multiprocessing.Pool(generators) as pool:
-        until = time.perf_counter() + seconds
-        start = time.perf_counter()
-        parts = pool.map(
-            _generator, [(port, path, full, until, CLIENTS // generators)] * generators
-        )
-        elapsed = time.perf_counter() - start
-    latencies = sorted(x for part, _ in parts for x in part)
-    return summarise(latencies, elapsed, sum(cpu for _, cpu in parts) / elapsed)
+    elapsed = time.perf_counter() - start
+    run = summarise(sorted(latencies), elapsed, (time.process_time() - cpu) / elapsed)
+    run.worker_cpu_ms = (worker_cpu(target.workers) - workers) * 1000 / max(run.n, 1)
+    return run
 
 
 def summarise(latencies: list[float], elapsed: float, generator_cpu: float = 0.0) -> Run:
@@ -237,13 +350,25 @@ def summarise(latencies: list[float], elapsed: float, generator_cpu: float = 0.0
     )
 
 
+def worker_cpu(pids: tuple[int, ...]) -> float:
+    """User + system CPU seconds the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def serve(
+    factory: str, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int, tuple[int, ...]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind",
@@ -252,11 +377,15 @@ def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], i
     )  # fmt: skip
     deadline = time.time() + 30
     while time.time() < deadline:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        workers = tuple(int(pid) for pid in children.read_text().split())
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, port
+            if len(workers) == WORKERS:
+                return process, port, workers
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start")
 
@@ -281,9 +410,16 @@ def in_process(env: dict[str, str], seconds: float) -> Run:
     return summarise(sorted(latencies), elapsed)
 
 
+SERVERS = {  # label: (gunicorn factory, path, method, visitor)
+    "ours": ("full_app", f"/cpts/{SLUG}/demande", "POST", True),
+    "bare": ("bare_app", "/bare", "POST", False),
+    "hello": ("hello_app", "/hello", "GET", False),
+}
+
+
 def run(name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, ...]]) -> None:
-    """Both servers up at once, measured in turn (ours, bare, ours...) so that the load other
-    work puts on the machine weighs on both alike; each row is the best run, with the spread."""
+    """The three servers up at once, measured in turn (ours, bare, hello, ours...) so that the
+    load other work puts on the machine weighs on all alike; each row is the best run."""
     prepare(url)
     env = dict(
         os.environ,
@@ -293,19 +429,24 @@ def run(name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, 
         ORIENTATION_INSTANCE_PATH=tempfile.mkdtemp(prefix="intake-bench-"),
         PYTHONPATH=str(ROOT),
     )
-    servers = {
-        "ours": (f"/cpts/{SLUG}/demande", True, serve("full_app", env)),
-        "bare": ("/bare", False, serve("bare_app", env)),
-    }
-    runs: dict[str, list[Run]] = {"ours": [], "bare": []}
+    load = load_wrk if options.generator == "wrk" else load_python
+    processes, targets = [], []
+    runs: dict[str, list[Run]] = {label: [] for label in SERVERS}
     try:
-        for path, full, (_, port) in servers.values():
-            load(port, path, full, 1.5, options.generators)  # warm-up: imports, connections
+        for label, (factory, path, method, visitor) in SERVERS.items():
+            process, port, workers = serve(factory, env)
+            processes.append(process)
+            targets.append(Target(label, port, path, method, visitor, workers))
+        sessions = {
+            t.label: visitor_sessions(t.port, t.path, CLIENTS) if t.visitor else [] for t in targets
+        }
+        for target in targets:
+            load(target, 2, sessions[target.label])  # warm-up: imports, connections
         for _ in range(options.runs):
-            for label, (path, full, (_, port)) in servers.items():
-                runs[label].append(load(port, path, full, options.seconds, options.generators))
+            for target in targets:
+                runs[target.label].append(load(target, options.seconds, sessions[target.label]))
     finally:
-        for _, _, (process, _) in servers.values():
+        for process in processes:
             process.terminate()
             process.wait(timeout=10)
     best = {label: max(results, key=lambda r: r.rate) for label, results in runs.items()}
@@ -314,14 +455,21 @@ def run(name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, 
         b = best[label]
         rows.append((
             name, f"{label}, gunicorn", f"{b.rate:,.0f}", f"{min(rates):,.0f}–{max(rates):,.0f}",
-            f"{b.p50:.1f}", f"{b.p95:.1f}", f"{b.generator_cpu:.0%}",
-            f"{b.rate / best['bare'].rate:.2f}" if best["bare"].rate else "",
+            f"{b.p50:.1f}", f"{b.p95:.1f}", f"{b.worker_cpu_ms:.2f}", f"{b.generator_cpu:.0%}",
+            f"{b.rate / best['bare'].rate:.2f}", f"{b.rate / best['hello'].rate:.2f}",
         ))  # fmt: skip
     solo = in_process(env, options.seconds / 2)
     rows.append((name, "ours, in-process, 1 client", f"{solo.rate:,.0f}", "", f"{solo.p50:.1f}",
-                 f"{solo.p95:.1f}", "", ""))  # fmt: skip
+                 f"{solo.p95:.1f}", f"{1000 / solo.rate:.2f}", "", "", ""))  # fmt: skip
     requests, messages = count_rows(url)
     assert requests == messages, "every request has its acknowledgement queued"
+
+
+LEGEND = """\
+ours: the whole questionnaire POST; bare: similar work and one INSERT; hello: hello-world Flask.
+worker CPU: user + system time of the 3 workers per request (in-process: wall time per request).
+generator CPU: share of one core the load generator used (it shares the machine with the servers).
+/bare, /hello: best requests per second over the bare handler's and over hello-world's."""
 
 
 def uptime() -> str:
@@ -331,9 +479,11 @@ def uptime() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of one run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of one run")
     parser.add_argument("--runs", type=int, default=3, help="runs per server (best is shown)")
-    parser.add_argument("--generators", type=int, default=1, help="load generator processes")
+    parser.add_argument(
+        "--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python"
+    )
     parser.add_argument("--pg", default=os.environ.get("ORIENTATION_TEST_DATABASE_URL", ""))
     parser.add_argument("--no-sqlite", action="store_true")
     options = parser.parse_args()
@@ -359,16 +509,15 @@ def main() -> None:
             with admin.begin() as connection:
                 connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
-    header = ("database", "server", "subm./s (best)", "spread", "p50 ms", "p95 ms",
-              "generator CPU", "ours/bare")  # fmt: skip
+    header = ("database", "server", "req./s (best)", "spread", "p50 ms", "p95 ms",
+              "worker CPU ms/req.", "generator CPU", "/bare", "/hello")  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{CLIENTS} concurrent clients, gunicorn {WORKERS} sync workers, {options.runs} runs"
-          f" of {options.seconds:g} s per server, {options.generators} generator process(es),"
-          f" {os.cpu_count()} CPUs; {before} at the start, {uptime()} at the end")  # fmt: skip
+    print(f"\n{CLIENTS} concurrent connections ({options.generator}), gunicorn {WORKERS} sync"
+          f" workers, {options.runs} runs of {options.seconds:g} s per server, {os.cpu_count()}"
+          f" CPUs; {before} at the start, {uptime()} at the end")  # fmt: skip
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    print("generator CPU: share of one core the load generator used (it shares the machine);"
-          " ours/bare: best submissions/s of ours over the bare handler's")  # fmt: skip
+    print(LEGEND)
 
 
 if __name__ == "__main__":

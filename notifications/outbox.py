@@ -8,8 +8,9 @@ never lost, whatever happens to the provider.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Channel, Message, MessageStatus, utcnow
@@ -50,8 +51,7 @@ def queue_message(
     return message
 
 
-def queue_new_message(
-    session: Session,
+def new_message_row(
     *,
     territory_id: int,
     channel: Channel,
@@ -59,27 +59,25 @@ def queue_new_message(
     body: str,
     purpose: str,
     idempotency_key: str,
+    now: datetime,
     subject: str = "",
     request_id: int | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Queue a message whose key names a row made in this very transaction, as one INSERT.
+) -> dict[str, Any]:
+    """The outbox row of a message whose key names a row made in this very transaction.
 
-    No look-up first (the key cannot exist yet) and no ORM object: the submission hot path.
-    The unique idempotency key still refuses a second copy.
+    For an INSERT with the transaction's other rows (the submission hot path): no look-up first
+    (the key cannot exist yet) and no ORM object. The unique idempotency key still refuses a
+    second copy.
     """
-    session.connection().execute(
-        insert(Message),
-        {
-            "territory_id": territory_id,
-            "channel": channel,
-            "recipient": recipient,
-            "subject": subject,
-            "body": body,
-            "purpose": purpose,
-            "idempotency_key": idempotency_key,
-            "request_id": request_id,
-            "status": MessageStatus.QUEUED,
-            "next_attempt_at": now or utcnow(),
-        },
-    )
+    return {
+        "territory_id": territory_id,
+        "channel": channel,
+        "recipient": recipient,
+        "subject": subject,
+        "body": body,
+        "purpose": purpose,
+        "idempotency_key": idempotency_key,
+        "request_id": request_id,
+        "status": MessageStatus.QUEUED,
+        "next_attempt_at": now,
+    }

@@ -40,6 +40,9 @@ def _environment() -> SandboxedEnvironment:
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The shipped files change only with a release (admins' edits live in the database):
+        # no stat of the file each time a message is rendered, as on every submission.
+        auto_reload=False,
     )
 
 

@@ -21,7 +21,7 @@ __all__ = ["ConfigError", "Settings", "create_app", "load_settings"]
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the application; raise ConfigError with one sentence when a setting is wrong."""
     from models.engine import DatabaseUnavailable, check_connection
-    from orientation import auth, blueprints, cli, db, labels, security
+    from orientation import auth, blueprints, cli, db, labels, ratelimit, security
     from orientation.extensions import babel, csrf, limiter
 
     settings = settings or load_settings()
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,  # CSV imports; forms are far smaller
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
+        RATELIMIT_STORAGE_URI=ratelimit.storage_uri(settings.ratelimit_storage_url),
         RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",

@@ -20,6 +20,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "geolocation=(), camera=(), microphone=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
 
 def _has_nul_byte() -> bool:
     if "\x00" in request.path:
@@ -42,15 +51,14 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # One pass over the response's headers, then one extend: cheaper on every response
+        # than a setdefault per header (each one a case-insensitive scan of the list).
+        present = {key.lower() for key, _ in headers}
+        wanted = list(SECURITY_HEADERS)
         if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            wanted.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
         if response.mimetype == "text/html" or request.path.startswith("/espace"):
             # Pages may show personal data: never keep them in shared caches.
-            headers.setdefault("Cache-Control", "no-store")
+            wanted.append(("Cache-Control", "no-store"))
+        headers.extend([(key, value) for key, value in wanted if key.lower() not in present])
         return response

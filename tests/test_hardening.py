@@ -219,6 +219,39 @@ def test_login_limits_are_shared_between_workers_only_through_redis(
         assert theirs == [401] * 5  # each worker counts alone: why production sets Redis
 
 
+def test_memory_rate_limits_expire_and_count_without_starting_a_thread_per_hit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import limits.storage.memory
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    from orientation import ratelimit
+
+    storage = storage_from_string(ratelimit.storage_uri("memory://"))
+    assert isinstance(storage, ratelimit.SweptMemoryStorage)
+    timers: list[object] = []
+    real_timer = limits.storage.memory.threading.Timer
+
+    def counting_timer(*args: object, **kwargs: object) -> object:
+        timers.append(args)
+        return real_timer(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits.storage.memory.threading, "Timer", counting_timer)
+    limiter = FixedWindowRateLimiter(storage)
+    one_second = parse("3 per second")
+    hits = [limiter.hit(one_second, "10.1.2.3") for _ in range(4)]
+    assert hits == [True, True, True, False]
+    assert [limiter.hit(one_second, f"10.9.9.{n}") for n in range(100)] == [True] * 100
+    assert timers == []  # limits' own MemoryStorage starts a Timer thread again and again
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: 1e12)  # the next sweep is due
+    real_time = limits.storage.memory.time.time
+    monkeypatch.setattr(limits.storage.memory.time, "time", lambda: real_time() + 2)
+    assert limiter.hit(one_second, "10.1.2.3")  # a new window for the address refused above
+    assert len(storage.storage) == 1  # the 100 expired counters were swept, this one is new
+
+
 def test_no_personal_data_or_secret_reaches_the_logs_during_submissions(
     app: Flask,
     client: FlaskClient,

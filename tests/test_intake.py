@@ -10,7 +10,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Channel, Message, Request, RequestEvent, Source, Status, Territory
+from models import (
+    AuditEntry,
+    Channel,
+    Message,
+    MessageStatus,
+    Request,
+    RequestEvent,
+    Source,
+    Status,
+    Territory,
+    utcnow,
+)
 from notifications.sms import sms_length
 from orientation import Settings
 from orientation.links import LinkPurpose, LinkSigner
@@ -88,6 +99,13 @@ def test_a_valid_submission_is_eligible_and_acknowledged_by_sms(
     assert message.channel is Channel.SMS and message.recipient == "+33612345678"
     assert request.reference in message.body and "/suivi/" in message.body
     assert sms_length(message.body).encoding == "GSM-7"
+    # Queued for the dispatcher, due at once; the submission audited with its source.
+    assert message.status is MessageStatus.QUEUED and message.attempts == 0
+    assert message.request_id == request.id and message.next_attempt_at <= utcnow()
+    submitted = select(AuditEntry).where(AuditEntry.action == "request.submitted")
+    entry = session.scalars(submitted).one()
+    assert (entry.object_id, entry.territory_id) == (str(request.id), lys.id)
+    assert entry.details == {"source": "questionnaire"} and entry.at <= utcnow()
 
 
 def test_a_double_tap_creates_one_request(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models import AuditEntry
@@ -37,8 +36,7 @@ def record(
     return entry
 
 
-def record_insert(
-    session: Session,
+def entry_row(
     action: str,
     *,
     territory_id: int | None = None,
@@ -48,18 +46,16 @@ def record_insert(
     object_id: str | int = "",
     ip: str = "",
     **details: Any,
-) -> None:
-    """Like `record`, as one INSERT in the session's transaction, without an ORM object."""
-    session.connection().execute(
-        insert(AuditEntry),
-        {
-            "action": action,
-            "territory_id": territory_id,
-            "user_id": user_id,
-            "actor_label": actor_label,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "ip": ip[:45],
-            "details": details,
-        },
-    )
+) -> dict[str, Any]:
+    """Like `record`, as a row for an INSERT with the transaction's other rows (the submission
+    hot path), without an ORM object."""
+    return {
+        "action": action,
+        "territory_id": territory_id,
+        "user_id": user_id,
+        "actor_label": actor_label,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "ip": ip[:45],
+        "details": details,
+    }

@@ -1,4 +1,5 @@
-"""Inserting many rows at once: COPY on PostgreSQL, a multi-row INSERT elsewhere.
+"""Inserting many rows at once: COPY on PostgreSQL, a multi-row INSERT elsewhere; and the
+few rows of several tables in one statement (a submission's).
 
 Used by imports (a region's census is 10,000 doctors). On PostgreSQL a multi-row INSERT of
 thousands of rows spends most of its time in the driver building the statement; COPY streams
@@ -11,9 +12,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import ColumnDefault, Connection, TextClause, bindparam, insert, text
 from sqlalchemy.orm import Session
 
 
@@ -67,3 +69,81 @@ def insert_many(
         for row in rows:
             copy.write_row([_plain(row[name]) for name in columns])
     return ids
+
+
+def insert_together(
+    connection: Connection, batches: Sequence[tuple[Any, Sequence[dict[str, Any]]]]
+) -> None:
+    """A few rows for each of several tables (model, rows; the rows of a table share their
+    keys), in the connection's transaction: one statement on PostgreSQL, one per table
+    elsewhere (SQLite has no INSERT in a WITH clause, and no round trips to save)."""
+    batches = [(model, rows) for model, rows in batches if rows]
+    if connection.dialect.name != "postgresql" or len(batches) < 2:
+        for model, rows in batches:
+            connection.execute(_INSERTS.setdefault(model, insert(model)), rows)
+        return
+    # INSERTs in a WITH clause run as one statement: one round trip instead of one per table
+    # (four in a questionnaire submission: persons, events, acknowledgement, audit entry).
+    complete = [(model, _with_defaults(model, rows)) for model, rows in batches]
+    shape = tuple((model, len(rows), tuple(rows[0])) for model, rows in complete)
+    connection.execute(
+        _together(shape),
+        {_name(n, i, key): value
+         for n, (_, rows) in enumerate(complete) for i, row in enumerate(rows)
+         for key, value in row.items()},
+    )  # fmt: skip
+
+
+def _name(table: int, row: int, column: str) -> str:
+    return f"t{table}_{row}_{column}"
+
+
+@cache
+def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> TextClause:
+    """WITH t0 AS (INSERT ...), t1 AS (INSERT ...) INSERT ...: the statement for rows of this
+    shape (model, row count, columns), with typed parameters (enums, JSON...).
+
+    Text built once per shape, because SQLAlchemy compiles an INSERT inside a WITH clause anew
+    on every execution (it has no cache key), which costs more than the round trips it saves.
+    """
+    inserts, parameters = [], []
+    for n, (model, count, columns) in enumerate(shape):
+        table = model.__table__
+        rows = ", ".join(
+            "(" + ", ".join(f":{_name(n, i, c)}" for c in columns) + ")" for i in range(count)
+        )
+        # Names are the models' own (table and mapped columns), never input: quoted anyway.
+        names = ", ".join(f'"{table.c[c].name}"' for c in columns)
+        inserts.append(f'INSERT INTO "{table.name}" ({names}) VALUES {rows}')  # noqa: S608
+        parameters += [
+            bindparam(_name(n, i, c), type_=table.c[c].type) for i in range(count) for c in columns
+        ]
+    *first, last = inserts
+    ctes = ", ".join(f"t{n} AS ({sql})" for n, sql in enumerate(first))
+    return text(f"WITH {ctes} {last}").bindparams(*parameters)
+
+
+def _with_defaults(model: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows completed with the columns' Python-side defaults (created_at...), of which a
+    text statement knows nothing."""
+    defaults = {
+        column.key: column.default
+        for column in model.__table__.columns
+        if isinstance(column.default, ColumnDefault)
+        and (column.default.is_scalar or column.default.is_callable)
+    }
+    return [
+        {
+            **{
+                key: default.arg if default.is_scalar else default.arg(None)
+                for key, default in defaults.items()
+                if key not in row
+            },
+            **row,
+        }
+        for row in rows
+    ]
+
+
+# Built once per table: a statement made per call costs its construction and cache key again.
+_INSERTS: dict[Any, Any] = {}

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from geo.geocoding import ADDRESS, Geocoder
 from geo.territory import territory_shape
 from models import (
+    AuditEntry,
     Channel,
     LocationPrecision,
+    Message,
     Person,
     Request,
     RequestEvent,
@@ -29,10 +31,11 @@ from models import (
     TerritoryCommune,
 )
 from models.tenancy import CrossTenantWrite, scoped_territory
-from notifications.outbox import queue_new_message
+from notifications.outbox import new_message_row
 from notifications.templates import render_message
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services import audit
+from orientation.services.bulk import insert_together
 from orientation.services.contact import is_mobile
 from orientation.services.intake_validation import IntakeData
 from orientation.services.references import new_reference
@@ -197,20 +200,25 @@ def submit_request(
             raise
         return Submitted.earlier(earlier, signer)
     owned = {"territory_id": territory.id, "request_id": request_id}
-    connection.execute(insert(Person), [
+    persons = [
         {**owned, "position": i, "first_name": p.first_name, "last_name": p.last_name,
          "birth_date": p.birth_date, "ald": p.ald}
         for i, p in enumerate(data.persons)
-    ])  # fmt: skip
-    connection.execute(insert(RequestEvent), [{**owned, "at": now, **e} for e in events])
+    ]  # fmt: skip
     token = private_token(signer, request_id)
     submitted = Submitted(request_id, reference, status, source, token, created=True)
-    _queue_acknowledgement(session, territory, submitted, data, f"{base_url}/suivi/{token}", now)
-    audit.record_insert(
-        session, "request.submitted", territory_id=territory.id, user_id=actor_user_id,
+    acknowledgement = _acknowledgement(territory, submitted, data, f"{base_url}/suivi/{token}", now)
+    entry = audit.entry_row(
+        "request.submitted", territory_id=territory.id, user_id=actor_user_id,
         actor_label=actor, object_type="request", object_id=request_id, ip=ip,
         source=source.value,
     )  # fmt: skip
+    insert_together(connection, [
+        (Person, persons),
+        (RequestEvent, [{**owned, "at": now, **e} for e in events]),
+        (Message, [acknowledgement] if acknowledgement else []),
+        (AuditEntry, [entry]),
+    ])  # fmt: skip
     session.commit()
     return submitted
 
@@ -228,17 +236,17 @@ def acknowledgement_channel(phone: str, email: str, preferred_channel: str) -> C
     return Channel.EMAIL if email else None
 
 
-def _queue_acknowledgement(
-    session: Session,
+def _acknowledgement(
     territory: Territory | IntakeTerritory,
     submitted: Submitted,
     data: IntakeData,
     link: str,
     now: datetime,
-) -> None:
+) -> dict[str, Any] | None:
+    """The outbox row of the acknowledgement (SMS or e-mail), or None: nothing to send it to."""
     channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
     if channel is None:
-        return
+        return None
     message = render_message(
         "acknowledgement",
         channel,
@@ -251,8 +259,7 @@ def _queue_acknowledgement(
             "out_of_territory": submitted.status is Status.OUT_OF_TERRITORY,
         },
     )
-    queue_new_message(
-        session,
+    return new_message_row(
         territory_id=territory.id,
         channel=channel,
         recipient=data.phone if channel is Channel.SMS else data.email,
