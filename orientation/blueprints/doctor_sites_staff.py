@@ -65,13 +65,6 @@ def _back(doctor: Doctor) -> ResponseReturnValue:
     return redirect(url_for("doctors.edit", doctor_id=doctor.id) + "#sites-title")
 
 
-def _form_error(form: SiteForm, exc: DoctorError) -> str:
-    field = getattr(form, exc.field, None)
-    if field is not None:
-        field.errors = [exc.message]
-    return exc.message
-
-
 @bp.post("/<int:doctor_id>/sites")
 @staff_required(*STAFF)
 def add(doctor_id: int) -> ResponseReturnValue:
@@ -84,7 +77,7 @@ def add(doctor_id: int) -> ResponseReturnValue:
             )
         except DoctorError as exc:
             g.session.rollback()
-            flash(_form_error(form, exc), "error")
+            flash(exc.message, "error")
             return _back(doctor)
         g.session.commit()
         flash("Site secondaire ajouté.", "success")
@@ -112,7 +105,7 @@ def edit(doctor_id: int, site_id: int) -> ResponseReturnValue:
             )
         except DoctorError as exc:
             g.session.rollback()
-            flash(_form_error(form, exc), "error")
+            flash(exc.message, "error")
             return _back(doctor)
         g.session.commit()
         flash("Site secondaire modifié.", "success")

@@ -50,7 +50,13 @@ def luhn_valid(digits: str) -> bool:
 
 
 def check_rpps(value: str) -> str:
-    """An RPPS number: 11 digits, the last one a Luhn key (Agence du numérique en santé)."""
+    """An RPPS number: 11 digits, the last one a Luhn key (Agence du numérique en santé).
+
+    Checked against real numbers: the RPPS numbers of the public Annuaire Santé extract
+    (PS_LibreAcces_Personne_activite, column "Identifiant PP") quoted by public code that
+    parses it all pass the Luhn check over their 11 digits; the 12-digit "Identification
+    nationale PP" (8 + RPPS) does not, so only the 11 digits are checked.
+    """
     rpps = "".join(value.split())
     if not rpps:
         raise DoctorError("rpps", "Indiquez le numéro RPPS (11 chiffres).")
