@@ -1,8 +1,10 @@
 """CSV import of a census of 10,000 doctors (target < 10 s), SQLite and PostgreSQL (127.0.0.1).
 
-Ours: one multi-row INSERT for the new doctors and their events. Naive: the coordinator's
-one-doctor save (an ORM object, a flush and an event each) called per row. Then a re-import of
-the same file (every row matched by RPPS, nothing created).
+Ours: one multi-row INSERT for the new doctors, their secondary sites and their events. Naive:
+the coordinator's one-doctor save (an ORM object, a flush and an event each) called per row,
+secondary sites left out. Then a re-import of the same file (every row matched by RPPS, every
+site matched by its address, nothing created). One doctor in five has a second site ("Adresse
+2", "Code postal 2", "Commune 2").
 Run: .venv/bin/python -m bench.doctors_import
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from bench._db import postgres, sqlite
 from geo.communes import gazetteer
-from models import Doctor, DoctorEvent, Territory, utcnow
+from models import Doctor, DoctorEvent, DoctorSite, Territory, utcnow
 from models.engine import make_sessionmaker
 from orientation.services.doctor_import import import_doctors, parse_row
 from orientation.services.doctors import rpps_with_key, save_doctor
@@ -27,7 +29,7 @@ HEADER = (
     "Nom;Prénom;RPPS;Adresse;Code postal;Commune;Téléphone;E-mail;"
     "Accepte de nouveaux patients;Combien;Enfants de moins de 6 ans;"
     "Personnes âgées et dépendantes;Suivi ALD;Visites à domicile;Rayon des visites (km);"
-    "Langues;Accès de plain-pied"
+    "Langues;Accès de plain-pied;Adresse 2;Code postal 2;Commune 2"
 )
 
 
@@ -41,8 +43,13 @@ def survey() -> bytes:
             f"Médecin{n};Élise;{rpps_with_key(f'4{n:09d}')};{n} rue de la Gare;"
             f"{c.postal_codes[0]};{c.name};06{n:08d};medecin{n}@example.org;"
             f"{rng.choice(['oui', 'non', 'pause'])};{rng.randint(0, 9)};oui;oui;non;"
-            f"{rng.choice(['oui', 'non'])};5;français;{rng.choice(['oui', 'non'])}"
+            f"{rng.choice(['oui', 'non'])};5;français;{rng.choice(['oui', 'non'])};"
         )
+        if n % 5 == 0:
+            other = rng.choice(communes)
+            lines[-1] += f"{n} place de la Mairie;{other.postal_codes[0]};{other.name}"
+        else:
+            lines[-1] += ";;"
     return "\r\n".join(lines).encode("cp1252")
 
 
@@ -104,6 +111,7 @@ def naive(engine: Engine, territory_id: int, raw: bytes) -> tuple[float, int]:
 def _empty(engine: Engine, territory_id: int) -> None:
     with engine.begin() as connection:
         connection.execute(delete(DoctorEvent).where(DoctorEvent.territory_id == territory_id))
+        connection.execute(delete(DoctorSite).where(DoctorSite.territory_id == territory_id))
         connection.execute(delete(Doctor).where(Doctor.territory_id == territory_id))
 
 

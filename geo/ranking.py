@@ -13,6 +13,11 @@ exact haversine distance is then computed only for them. Only home visits depend
 distance itself (the doctor's own radius): the search widens until enough doctors fit. When
 few doctors fit (small territories), measuring them all is faster than the tree.
 `assess` stays a full scan: it must show every doctor anyway.
+
+A doctor may consult at several places (a main practice and "sites secondaires"). The index
+holds sites, not doctors: the trees are built over every placed site of the fitting doctors,
+a query keeps each doctor's nearest site only, and widens until k distinct doctors are known
+for sure. Each doctor is listed once, with the site it was measured from.
 """
 
 from __future__ import annotations
@@ -52,9 +57,22 @@ class Exclusion(enum.StrEnum):
     TOO_FAR = "too_far"
 
 
+MAIN_SITE = 0  # the site key of a doctor's main practice; other sites use their own id (> 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SitePoint:
+    """Another placed site where the doctor consults (its key, never 0, and its point)."""
+
+    key: int
+    lat: float
+    lon: float
+
+
 @dataclass(frozen=True, slots=True)
 class DoctorPoint:
-    """What ranking needs to know of a doctor (lat/lon None when not placed yet)."""
+    """What ranking needs to know of a doctor (lat/lon None when the main practice is not
+    placed yet; `other_sites` holds only the placed ones)."""
 
     id: int
     lat: float | None
@@ -68,6 +86,12 @@ class DoctorPoint:
     home_visits: bool = False
     home_visit_radius_km: float = 0.0
     step_free_access: bool = False
+    other_sites: tuple[SitePoint, ...] = ()
+
+    def sites(self) -> list[tuple[int, float, float]]:
+        """Every placed site as (key, lat, lon), the main practice first."""
+        main = [] if self.lat is None or self.lon is None else [(MAIN_SITE, self.lat, self.lon)]
+        return main + [(s.key, s.lat, s.lon) for s in self.other_sites]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +109,22 @@ class PatientNeeds:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """A ranked doctor, measured from its nearest site (`site`: MAIN_SITE or the site key)."""
+
     doctor_id: int
     distance_km: float
+    site: int = MAIN_SITE
 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """One doctor as seen for one patient: distance and every reason to leave them out."""
+    """One doctor as seen for one patient: distance from its nearest site and every reason
+    to leave them out."""
 
     doctor_id: int
     distance_km: float | None
     reasons: tuple[Exclusion, ...]
+    site: int | None = MAIN_SITE  # None when the doctor has no placed site
 
 
 # The needs that leave out doctors who do not offer them, in the order of the tree cache key.
@@ -162,16 +191,41 @@ def _reasons(
     return tuple(reasons)
 
 
-class _Fitting:
-    """The doctors who fit one combination of needs (distance aside), with their KD-tree."""
+def _nearest_per_doctor(
+    ids: np.ndarray, keys: np.ndarray, km: np.ndarray, k: int
+) -> np.ndarray:
+    """Positions of the k nearest doctors' nearest sites, nearest first (ties: id, site)."""
+    order = np.lexsort((keys, ids, km))
+    seen: set[int] = set()
+    keep: list[int] = []
+    # A plain loop: the arrays are a few dozen sites, and it stops at the k-th doctor.
+    for position, doctor_id in enumerate(ids[order].tolist()):
+        if doctor_id not in seen:
+            seen.add(doctor_id)
+            keep.append(position)
+            if len(keep) == k:
+                break
+    result: np.ndarray = order[keep]
+    return result
 
-    def __init__(self, index: DoctorIndex, rows: np.ndarray) -> None:
-        self.size = len(rows)
-        self.ids = index._ids[rows]
+
+class _Fitting:
+    """The sites of the doctors who fit one combination of needs (distance aside), with
+    their KD-tree."""
+
+    def __init__(self, index: DoctorIndex, doctors: np.ndarray) -> None:
+        rows = np.flatnonzero(doctors[index._site_doctor])
+        self.size = len(rows)  # sites
+        self.doctors = int(doctors.sum())
+        # Several sites for some doctor: results need the nearest-site-per-doctor step.
+        self.several = self.size > self.doctors
+        owner = index._site_doctor[rows]
+        self.ids = index._ids[owner]
+        self.keys = index._site_key[rows]
         self.phi = index._phi[rows]
         self.lam = index._lam[rows]
         self.cos = index._cos[rows]
-        self.radius = index._radius[rows]
+        self.radius = index._radius[owner]
         self.max_radius = float(self.radius.max()) if self.size else 0.0
         self.tree = None
         if self.size >= index._scan_below:
@@ -181,6 +235,16 @@ class _Fitting:
 
             self.tree = cKDTree(index._xyz[rows])
 
+    def best(self, rows: np.ndarray, km: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Among these sites (rows, distances), the k nearest doctors' nearest sites, in
+        ranking order."""
+        ids = self.ids[rows]
+        if self.several:
+            keep = _nearest_per_doctor(ids, self.keys[rows], km, k)
+        else:
+            keep = np.lexsort((ids, km))[:k]
+        return rows[keep], km[keep]
+
 
 class DoctorIndex:
     """The doctors of a territory, ready to be ranked for many patients."""
@@ -188,17 +252,26 @@ class DoctorIndex:
     def __init__(self, doctors: Sequence[DoctorPoint], *, scan_below: int = SCAN_BELOW) -> None:
         self.doctors = list(doctors)
         self._scan_below = scan_below
-        placed = [d for d in self.doctors if d.lat is not None and d.lon is not None]
+        placed: list[DoctorPoint] = []
+        site_doctor: list[int] = []
+        site_key: list[int] = []
+        lat: list[float] = []
+        lon: list[float] = []
+        starts: list[int] = []
+        for d in self.doctors:
+            sites = d.sites()
+            if not sites:
+                continue
+            starts.append(len(site_key))
+            for key, site_lat, site_lon in sites:
+                site_doctor.append(len(placed))
+                site_key.append(key)
+                lat.append(site_lat)
+                lon.append(site_lon)
+            placed.append(d)
         self._placed = placed
+        # Per placed doctor.
         self._ids = np.array([d.id for d in placed], dtype=np.int64)
-        self._lat = np.array([d.lat for d in placed], dtype=float)
-        self._lon = np.array([d.lon for d in placed], dtype=float)
-        self._phi = np.radians(self._lat)
-        self._lam = np.radians(self._lon)
-        self._cos = np.cos(self._phi)
-        self._xyz = np.column_stack(
-            (self._cos * np.cos(self._lam), self._cos * np.sin(self._lam), np.sin(self._phi))
-        )
         self._radius = np.array([d.home_visit_radius_km for d in placed], dtype=float)
         self._open = np.array(
             [d.accepting and not d.stale and d.capacity_left > 0 for d in placed], dtype=bool
@@ -207,6 +280,16 @@ class DoctorIndex:
             np.array([bool(getattr(d, field)) for d in placed], dtype=bool)
             for field in _OFFER_FIELDS
         ]
+        # Per site, grouped by doctor (main practice first): `_starts` opens each group.
+        self._starts = np.array(starts, dtype=np.int64)
+        self._site_doctor = np.array(site_doctor, dtype=np.int64)
+        self._site_key = np.array(site_key, dtype=np.int64)
+        self._phi = np.radians(np.array(lat, dtype=float))
+        self._lam = np.radians(np.array(lon, dtype=float))
+        self._cos = np.cos(self._phi)
+        self._xyz = np.column_stack(
+            (self._cos * np.cos(self._lam), self._cos * np.sin(self._lam), np.sin(self._phi))
+        )
         # A need every open doctor meets changes nothing: dropping it from the key shares trees.
         self._decisive = [bool((self._open & ~offer).any()) for offer in self._offers]
         self._fitting: dict[tuple[bool, ...], _Fitting] = {}
@@ -229,18 +312,28 @@ class DoctorIndex:
                 for needed, offer in zip(key, self._offers, strict=True):
                     if needed:
                         mask &= offer
-                fitting = self._fitting[key] = _Fitting(self, np.flatnonzero(mask))
+                fitting = self._fitting[key] = _Fitting(self, mask)
             self._by_needs[asked] = fitting
         return fitting
 
     def assess(self, needs: PatientNeeds, max_km: float) -> list[Assessment]:
-        """Every doctor with its distance and the reasons it is left out (empty: it fits)."""
-        distances = _haversine(*_radians(needs.lat, needs.lon), self._phi, self._lam, self._cos)
-        by_id = {d.id: float(x) for d, x in zip(self._placed, distances, strict=True)}
-        result = [
-            Assessment(d.id, by_id.get(d.id), _reasons(d, needs, by_id.get(d.id), max_km))
-            for d in self.doctors
-        ]
+        """Every doctor with its distance (from its nearest site) and the reasons it is left
+        out (empty: it fits)."""
+        nearest: dict[int, tuple[float, int]] = {}
+        if len(self._placed):
+            km = _haversine(*_radians(needs.lat, needs.lon), self._phi, self._lam, self._cos)
+            # Sites are grouped by doctor: sort each group by distance, keep its first.
+            order = np.lexsort((self._site_key, km, self._site_doctor))[self._starts]
+            nearest = {
+                d.id: (float(x), int(key))
+                for d, x, key in zip(
+                    self._placed, km[order].tolist(), self._site_key[order].tolist(), strict=True
+                )
+            }
+        result = []
+        for d in self.doctors:
+            distance, site = nearest.get(d.id, (None, None))
+            result.append(Assessment(d.id, distance, _reasons(d, needs, distance, max_km), site))
         result.sort(key=lambda a: (a.distance_km is None, a.distance_km or 0.0, a.doctor_id))
         return result
 
@@ -249,13 +342,14 @@ class DoctorIndex:
     ) -> list[Candidate]:
         """What `rank` must return, computed the slow, obvious way (tests and bench check it)."""
         return [
-            Candidate(a.doctor_id, a.distance_km)
+            Candidate(a.doctor_id, a.distance_km, a.site if a.site is not None else MAIN_SITE)
             for a in self.assess(needs, max_km)
             if not a.reasons and a.distance_km is not None
         ][: max(k, 0)]
 
     def rank(self, needs: PatientNeeds, k: int = 10, max_km: float = 15.0) -> list[Candidate]:
-        """The k nearest doctors who fit, nearest first, ties by id."""
+        """The k nearest doctors who fit, each once from its nearest site, nearest first,
+        ties by id."""
         fitting = self._fitting_for(needs)
         size = fitting.size
         limit_km = min(max_km, fitting.max_radius) if needs.home_visits else max_km
@@ -269,8 +363,10 @@ class DoctorIndex:
         bound = _chord(limit_km) * (1 + _CHORD_REL_MARGIN) + _CHORD_ABS_MARGIN
         # Points nearer than this are surely within max_km: no need to check them one by one.
         surely_within = _chord(max_km) * (1 - _CHORD_REL_MARGIN) - _CHORD_ABS_MARGIN
-        # Home visits leave out doctors beyond their own radius: ask for more from the start.
-        want = min(size, 4 * k if needs.home_visits else k + 2)
+        # Home visits leave out doctors beyond their own radius: ask for more from the start;
+        # doctors with several sites take more than one of the nearest points.
+        want = 4 * k if needs.home_visits else k + 2
+        want = min(size, math.ceil(want * size / fitting.doctors))
         while True:
             # Nearest first; rows of missing neighbours (beyond the bound) are `size`.
             chords, rows = tree.query(
@@ -285,22 +381,19 @@ class DoctorIndex:
             elif seen and chords[seen - 1] >= surely_within:
                 fits = km <= max_km
                 rows, km = rows[fits], km[fits]
-            ids = fitting.ids[rows]
-            order = np.lexsort((ids, km))
-            # Done when everyone within the bound was returned, or every fitting doctor was,
-            # or the farthest point returned lies beyond the k-th distance (with margin): then
-            # no one unseen can be as near, ties at the k-th distance included.
+            best, best_km = fitting.best(rows, km, k)
+            # Done when everyone within the bound was returned, or every fitting site was,
+            # or the farthest point returned lies beyond the k-th doctor's distance (with
+            # margin): then no unseen site can be as near, ties at the k-th distance included,
+            # nor bring a doctor of the first k nearer.
             if seen < want or want == size:
                 break
-            if len(order) >= k:
-                kth = float(km[order[k - 1]])
+            if len(best) >= k:
+                kth = float(best_km[k - 1])
                 if chords[seen - 1] > _chord(kth) * (1 + _CHORD_REL_MARGIN) + _CHORD_ABS_MARGIN:
                     break
             want = min(size, want * 2)
-        order = order[:k]
-        return [
-            Candidate(i, d) for i, d in zip(ids[order].tolist(), km[order].tolist(), strict=True)
-        ]
+        return _candidates(fitting, best, best_km)
 
     @staticmethod
     def _scan(
@@ -310,17 +403,23 @@ class DoctorIndex:
         max_km: float,
         point: tuple[float, float, float],
     ) -> list[Candidate]:
-        """Few fitting doctors: measure them all."""
+        """Few fitting sites: measure them all."""
         km = _haversine(*point, fitting.phi, fitting.lam, fitting.cos)
         fits = km <= max_km
         if needs.home_visits:
             fits &= km <= fitting.radius
         rows = np.flatnonzero(fits)
-        km, ids = km[rows], fitting.ids[rows]
-        order = np.lexsort((ids, km))[:k]
-        return [
-            Candidate(i, d) for i, d in zip(ids[order].tolist(), km[order].tolist(), strict=True)
-        ]
+        best, best_km = fitting.best(rows, km[rows], k)
+        return _candidates(fitting, best, best_km)
+
+
+def _candidates(fitting: _Fitting, rows: np.ndarray, km: np.ndarray) -> list[Candidate]:
+    return [
+        Candidate(i, d, s)
+        for i, d, s in zip(
+            fitting.ids[rows].tolist(), km.tolist(), fitting.keys[rows].tolist(), strict=True
+        )
+    ]
 
 
 @lru_cache(maxsize=32)

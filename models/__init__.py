@@ -9,6 +9,7 @@ from models.doctor import (
     Doctor,
     DoctorEvent,
     DoctorReminder,
+    DoctorSite,
     LocationPrecision,
     VolunteerStatus,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "DoctorContact",
     "DoctorEvent",
     "DoctorReminder",
+    "DoctorSite",
     "LocationPrecision",
     "Message",
     "MessageStatus",

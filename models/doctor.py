@@ -33,6 +33,7 @@ class VolunteerStatus(enum.StrEnum):
     NOT_YET = "not_yet"  # pre-filled from the national directory, never asked
     VOLUNTEER = "volunteer"
     WITHDRAWN = "withdrawn"
+    DECLINED = "declined"  # invited, answered no: never invited again by the bulk action
 
 
 class LocationPrecision(enum.StrEnum):
@@ -92,6 +93,34 @@ class Doctor(TerritoryOwned, Base):
     @property
     def display_name(self) -> str:
         return f"Dr {self.first_name} {self.last_name}"
+
+
+class DoctorSite(TerritoryOwned, Base):
+    """Another place where the doctor consults (a "site secondaire"); the main practice stays
+    on the Doctor row. Ranking measures from the doctor's nearest placed site.
+    """
+
+    __tablename__ = "doctor_sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    postal_code: Mapped[str] = mapped_column(String(5), default="")
+    commune_insee: Mapped[str | None] = mapped_column(String(5), default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    location_precision: Mapped[LocationPrecision] = mapped_column(
+        Enum(LocationPrecision, native_enum=False, length=10), default=LocationPrecision.NONE
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def placed(self) -> bool:
+        return (
+            self.lat is not None
+            and self.lon is not None
+            and self.location_precision is not LocationPrecision.NONE
+        )
 
 
 class DoctorEvent(TerritoryOwned, Base):

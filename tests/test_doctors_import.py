@@ -159,10 +159,18 @@ def test_the_directory_extract_adds_the_territorys_gps_as_not_yet_volunteers(
         )
     session.commit()
     doctors = session.scalars(select(Doctor).order_by(Doctor.last_name)).all()
-    # GPs in the territory only: not the cardiologist, the nurse, nor the GP in Lille;
-    # the GP with two activities once.
-    assert [d.last_name for d in doctors] == ["BENSAID", "DELCOURT", "NOWAK", "VERMEULEN"]
-    assert report.created == 4
+    # GPs in the territory only: not the cardiologist, the nurse, the GP in Lille, nor the
+    # ADELI-only doctor; the GP with two activities once; the one without INSEE code placed
+    # from the postal code and the commune's name.
+    assert [d.last_name for d in doctors] == [
+        "BENSAID",
+        "DELCOURT",
+        "NOWAK",
+        "ROUSSEL",
+        "VERMEULEN",
+    ]
+    assert report.created == 5
+    assert doctors[3].commune_insee == "59143" and doctors[3].rpps == "10000000082"
     assert all(d.volunteer_status is VolunteerStatus.NOT_YET for d in doctors)
     delcourt = doctors[1]
     assert (delcourt.practice_address, delcourt.commune_insee, delcourt.email) == (
@@ -174,7 +182,7 @@ def test_the_directory_extract_adds_the_territorys_gps_as_not_yet_volunteers(
         again = import_directory(
             session, gazetteer(), territory, lines, now=utcnow(), actor_label="test"
         )
-    assert (again.created, again.already_known) == (0, 4)
+    assert (again.created, again.already_known, again.sites) == (0, 5, 0)
 
 
 def test_a_file_that_is_not_the_directory_is_refused(
@@ -227,5 +235,6 @@ def test_the_coordinator_uploads_the_directory_extract(
         follow_redirects=True,
     )
     page = response.get_data(as_text=True)
-    assert "4 médecins généralistes ajoutés" in page
+    assert "5 médecins généralistes ajoutés" in page
+    assert "1 sites secondaires" in page
     assert "Pas encore volontaire" in page

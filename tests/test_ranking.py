@@ -18,6 +18,7 @@ from geo.ranking import (
     DoctorPoint,
     Exclusion,
     PatientNeeds,
+    SitePoint,
     index_for,
 )
 
@@ -174,7 +175,12 @@ def _doctors(draw: st.DrawFn) -> list[DoctorPoint]:
     for doctor_id, fields in zip(ids, drawn, strict=True):
         place = draw(st.sampled_from(addresses)) if draw(_mostly) else None
         lat, lon = place if place is not None else (None, None)
-        doctors.append(DoctorPoint(doctor_id, lat, lon, **fields))
+        # Some doctors consult at other places too (ties between their own sites included).
+        others = draw(st.lists(st.sampled_from(addresses), max_size=2))
+        sites = tuple(
+            SitePoint(doctor_id * 10 + n, *point) for n, point in enumerate(others, start=1)
+        )
+        doctors.append(DoctorPoint(doctor_id, lat, lon, **fields, other_sites=sites))
     return doctors
 
 
@@ -199,7 +205,7 @@ _needs = st.builds(
     # 0: always the KD-tree path; the default: few doctors, so the vectorised scan.
     scan_below=st.sampled_from([0, SCAN_BELOW]),
 )
-def test_the_fast_ranking_returns_exactly_what_a_full_scan_returns(
+def test_the_fast_ranking_returns_exactly_what_a_full_scan_returns_sites_included(
     doctors: list[DoctorPoint],
     patients: list[PatientNeeds],
     k: int,
@@ -209,3 +215,41 @@ def test_the_fast_ranking_returns_exactly_what_a_full_scan_returns(
     index = DoctorIndex(doctors, scan_below=scan_below)
     for needs in patients:
         assert index.rank(needs, k=k, max_km=max_km) == index.rank_full_scan(needs, k, max_km)
+
+
+def test_a_doctor_is_measured_from_the_nearest_of_their_sites_and_listed_once() -> None:
+    far_main = doctor(1, 12.0, other_sites=(SitePoint(7, *east_of(LILLE, 2.0)),))
+    near = doctor(2, 3.0)
+    index = DoctorIndex([far_main, near])
+    ranked = index.rank(patient(), k=10, max_km=15.0)
+    assert [(c.doctor_id, c.site) for c in ranked] == [(1, 7), (2, 0)]
+    assert ranked[0].distance_km == pytest.approx(2.0, abs=0.01)
+    # The same through the KD-tree path, with many sites nearby.
+    crowd = [
+        doctor(i, 5.0 + i / 100, other_sites=(SitePoint(1000 + i, *east_of(LILLE, 6.0)),))
+        for i in range(3, 60)
+    ]
+    tree = DoctorIndex([far_main, near, *crowd], scan_below=0)
+    ids = [c.doctor_id for c in tree.rank(patient(), k=10, max_km=15.0)]
+    assert ids[:2] == [1, 2] and len(ids) == len(set(ids)) == 10
+
+
+def test_a_doctor_placed_only_at_a_secondary_site_is_ranked_from_it() -> None:
+    only_second = DoctorPoint(5, None, None, other_sites=(SitePoint(9, *east_of(LILLE, 4.0)),))
+    unplaced = DoctorPoint(6, None, None)
+    index = DoctorIndex([only_second, unplaced])
+    assert [(c.doctor_id, c.site) for c in index.rank(patient())] == [(5, 9)]
+    reasons = {a.doctor_id: a.reasons for a in index.assess(patient(), 15.0)}
+    assert reasons == {5: (), 6: (Exclusion.NOT_PLACED,)}
+
+
+def test_home_visits_count_from_the_site_nearest_the_home() -> None:
+    # Radius 3 km: the main practice is 8 km away, the secondary site 2 km.
+    visiting = doctor(
+        1,
+        8.0,
+        home_visits=True,
+        home_visit_radius_km=3.0,
+        other_sites=(SitePoint(4, *east_of(LILLE, 2.0)),),
+    )
+    assert [c.site for c in DoctorIndex([visiting]).rank(patient(home_visits=True))] == [4]

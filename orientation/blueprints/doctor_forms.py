@@ -29,6 +29,7 @@ from orientation.services.contact import (
     normalise_phone,
 )
 from orientation.services.doctor_refresh import AvailabilityAnswer
+from orientation.services.doctor_sites import SiteInput
 from orientation.services.doctors import DoctorInput
 
 ACCEPTING_CHOICES = [
@@ -39,6 +40,7 @@ ACCEPTING_CHOICES = [
 VOLUNTEER_CHOICES = [
     SelectChoice(VolunteerStatus.VOLUNTEER.value, "Volontaire"),
     SelectChoice(VolunteerStatus.NOT_YET.value, "Pas encore volontaire"),
+    SelectChoice(VolunteerStatus.DECLINED.value, "Invité, a refusé"),
     SelectChoice(VolunteerStatus.WITHDRAWN.value, "Ne participe plus"),
 ]
 CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
@@ -177,3 +179,22 @@ class PlaceForm(FlaskForm):
 
 class UploadForm(FlaskForm):
     file = FileField("Fichier", validators=[FileRequired("Choisissez un fichier.")])
+
+
+class SiteForm(FlaskForm):
+    """A secondary practice site (the main practice is on the doctor's own form)."""
+
+    site_address = StringField("Adresse du site")
+    site_postal_code = StringField("Code postal")
+    site_commune = StringField("Commune")
+    site_lat = DecimalField("Latitude", places=6, validators=[Optional()])
+    site_lon = DecimalField("Longitude", places=6, validators=[Optional()])
+
+    def to_input(self) -> SiteInput:
+        return SiteInput(
+            address=(self.site_address.data or "").strip(),
+            postal_code=(self.site_postal_code.data or "").strip(),
+            commune=(self.site_commune.data or "").strip(),
+            lat=float(self.site_lat.data) if self.site_lat.data is not None else None,
+            lon=float(self.site_lon.data) if self.site_lon.data is not None else None,
+        )

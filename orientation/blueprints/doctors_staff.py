@@ -24,13 +24,17 @@ from sqlalchemy import select
 from geo.communes import gazetteer
 from models import Doctor, DoctorEvent, LocationPrecision, Role, utcnow
 from orientation.auth import staff_required
-from orientation.blueprints.doctor_forms import DoctorForm, PlaceForm, UploadForm
+from orientation.blueprints.doctor_forms import DoctorForm, PlaceForm, SiteForm, UploadForm
+from orientation.blueprints.doctor_sites_staff import site_forms
 from orientation.services import audit
 from orientation.services.doctor_directory import DirectoryRefused, import_directory
-from orientation.services.doctor_import import ImportRefused, export_rows, import_doctors
+from orientation.services.doctor_export import export_rows
+from orientation.services.doctor_import import ImportRefused, import_doctors
+from orientation.services.doctor_invitations import invitable_count
 from orientation.services.doctor_list import DoctorFilters, list_doctors
 from orientation.services.doctor_map import MapFilters, map_geojson
 from orientation.services.doctor_refresh import campaign_progress
+from orientation.services.doctor_sites import territory_sites
 from orientation.services.doctors import (
     DoctorError,
     place_doctor,
@@ -63,6 +67,7 @@ def index() -> ResponseReturnValue:
     progress = campaign_progress(g.session, g.territory, now)
     return render_template(
         "doctors/index.html",
+        invitable=invitable_count(g.session, g.territory),
         rows=rows,
         filters=filters,
         progress=progress,
@@ -164,7 +169,13 @@ def edit(doctor_id: int) -> ResponseReturnValue:
     ).all()
     status = 422 if form.is_submitted() else 200
     return render_template(
-        "doctors/form.html", form=form, doctor=doctor, events=events, place=PlaceForm()
+        "doctors/form.html",
+        form=form,
+        doctor=doctor,
+        events=events,
+        place=PlaceForm(),
+        sites=site_forms(doctor),
+        new_site=SiteForm(prefix="new", formdata=None),
     ), status
 
 
@@ -271,7 +282,8 @@ def import_rpps() -> ResponseReturnValue:
     g.session.commit()
     flash(
         f"Annuaire lu ({report.lines} lignes) : {report.created} médecins généralistes ajoutés "
-        f"comme « pas encore volontaires », {report.already_known} déjà connus.",
+        f"comme « pas encore volontaires », {report.already_known} déjà connus, "
+        f"{report.sites} sites secondaires (autres lieux d'exercice) ajoutés.",
         "success",
     )
     return redirect(url_for("doctors.index", filtre="not_yet"))
@@ -295,7 +307,9 @@ def export_csv() -> ResponseReturnValue:
     )
     g.session.commit()
     return Response(
-        stream_with_context(export_rows(doctors, gazetteer())),
+        stream_with_context(
+            export_rows(doctors, gazetteer(), territory_sites(g.session, g.territory.id))
+        ),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=medecins.csv"},
     )

@@ -20,6 +20,7 @@ from geo.territory import commune_contours
 from models import (
     Accepting,
     Doctor,
+    DoctorSite,
     LocationPrecision,
     Person,
     Reason,
@@ -145,6 +146,29 @@ def _doctors(
             )
         )
     return doctors
+
+
+def _second_sites(
+    doctors: list[Doctor], codes: list[str], rng: random.Random, gazetteer: Gazetteer
+) -> list[DoctorSite]:
+    """One demo doctor in five also consults at a "site secondaire" in another commune."""
+    sites = []
+    for doctor in doctors[::5]:
+        insee = rng.choice([c for c in codes if c != doctor.commune_insee])
+        lat, lon = _point_near(insee, rng, gazetteer)
+        sites.append(
+            DoctorSite(
+                territory_id=doctor.territory_id,
+                doctor_id=doctor.id,
+                address=f"{rng.randint(1, 40)} place de la Mairie",
+                postal_code=gazetteer.by_insee[insee].postal_codes[0],
+                commune_insee=insee,
+                lat=lat,
+                lon=lon,
+                location_precision=LocationPrecision.COMMUNE,
+            )
+        )
+    return sites
 
 
 _DEMO_REQUESTS = [
@@ -277,10 +301,12 @@ def seed_demo(session: Session, gazetteer: Gazetteer, now: datetime) -> list[Dem
                 dpo_contact="dpo@grand-lille.demo",
             ),
         )
-        session.add_all(_doctors(lys, LYS_ARMENTIERES, 30, rng, gazetteer, now))
+        lys_doctors = _doctors(lys, LYS_ARMENTIERES, 30, rng, gazetteer, now)
+        session.add_all(lys_doctors)
         session.add_all(_doctors(lille, GRAND_LILLE, 12, rng, gazetteer, now))
         session.add_all(_requests(lys, gazetteer, now))
         session.flush()
+        session.add_all(_second_sites(lys_doctors, LYS_ARMENTIERES, rng, gazetteer))
     else:
         found = session.scalar(select(Territory).where(Territory.slug == "grand-lille"))
         if found is None:

@@ -3,6 +3,12 @@
 Files come from Excel as often as not: a BOM, semicolons (the French default) or commas,
 UTF-8 or Windows-1252. Each rejected row is reported with its line number and reason; rows
 are matched on the RPPS number, so importing the same file twice creates nothing twice.
+
+A doctor's other practice sites are numbered columns on the same row ("Adresse 2",
+"Code postal 2", "Commune 2", "Latitude 2", "Longitude 2", then "... 3"): one row per doctor,
+as the export writes it. A file with such columns sets each doctor's secondary sites to those
+of the row (a site already known at the same address keeps its hand placement); a file
+without them leaves the sites alone.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -19,13 +25,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.communes import Gazetteer, normalise_name
-from models import Accepting, Doctor, DoctorEvent, Territory, VolunteerStatus
+from models import Accepting, Doctor, DoctorEvent, DoctorSite, Territory, VolunteerStatus
 from orientation.services.bulk import insert_many
 from orientation.services.contact import (
     InvalidEmail,
     InvalidPhone,
     normalise_email,
     normalise_phone,
+)
+from orientation.services.doctor_sites import (
+    SITE_FIELDS,
+    SiteInput,
+    locate_sites,
+    new_site_rows,
+    parse_site_columns,
+    site_column,
+    sync_sites,
+    territory_sites,
 )
 from orientation.services.doctors import (
     DOCTOR_FIELDS,
@@ -85,6 +101,7 @@ EXPORT_HEADERS = {
     "step_free_access": "Accès de plain-pied",
 }
 _HEADER_LOOKUP = {alias: key for key, aliases in COLUMNS.items() for alias in aliases}
+_NUMBERED = re.compile(r"^(.+) ([2-9]|[1-9][0-9])$")  # "code postal 2": a secondary site
 
 
 def _header_key(name: str) -> str:
@@ -132,7 +149,11 @@ def _rows(text: str) -> tuple[dict[int, str], Iterator[tuple[int, list[str]]]]:
         raise ImportRefused("Le fichier est vide.")
     columns: dict[int, str] = {}
     for index, name in enumerate(header):
-        key = _HEADER_LOOKUP.get(_header_key(name))
+        folded = _header_key(name)
+        key = _HEADER_LOOKUP.get(folded)
+        numbered = _NUMBERED.match(folded) if key is None else None
+        if numbered and _HEADER_LOOKUP.get(numbered.group(1)) in SITE_FIELDS:
+            key = site_column(_HEADER_LOOKUP[numbered.group(1)], int(numbered.group(2)))
         if key is not None and key not in columns.values():
             columns[index] = key
     return columns, ((reader.line_num, row) for row in reader)
@@ -295,9 +316,16 @@ def import_doctors(
         d.rpps: d
         for d in session.scalars(select(Doctor).where(Doctor.territory_id == territory.id))
     }
+    site_numbers = {
+        int(number)
+        for base, _, number in (c.rpartition("_") for c in present)
+        if base in SITE_FIELDS and number.isdigit()
+    }
+    current_sites = territory_sites(session, territory.id) if site_numbers else {}
     report = ImportReport()
     seen: dict[str, int] = {}
     new_rows: list[dict[str, Any]] = []
+    new_sites: list[list[tuple[SiteInput, Location]]] = []
     events: list[dict[str, Any]] = []
     for line, row in rows:
         if not any(cell.strip() for cell in row):
@@ -306,6 +334,8 @@ def import_doctors(
         try:
             data = parse_row(values)
             location = locate(gazetteer, data.postal_code, data.commune, data.lat, data.lon)
+            sites = parse_site_columns(values, site_numbers, _number) if site_numbers else []
+            located = list(zip(sites, locate_sites(gazetteer, sites), strict=True))
         except DoctorError as exc:
             report.rejected.append((line, exc.message))
             continue
@@ -319,10 +349,15 @@ def import_doctors(
         doctor = existing.get(data.rpps)
         if doctor is None:
             new_rows.append(_new_row(territory.id, data, location, now))
+            new_sites.append(located)
             report.created += 1
             continue
         data.coordinator_note = doctor.coordinator_note  # the survey never holds the note
         changes = apply_input(doctor, data, location, now, "recensement (import)")
+        if site_numbers:
+            changes.update(
+                sync_sites(session, doctor, current_sites.get(doctor.id, []), located, now)
+            )
         if not changes:
             report.unchanged += 1
             continue
@@ -331,45 +366,11 @@ def import_doctors(
     # New doctors and the events go in as bulk inserts (no unit of work per object): a
     # region's census of 10,000 doctors imports in seconds.
     session.flush()
-    for doctor_id in insert_many(session, Doctor, new_rows, want_ids=True):
+    site_rows: list[dict[str, Any]] = []
+    ids = insert_many(session, Doctor, new_rows, want_ids=True)
+    for doctor_id, located in zip(ids, new_sites, strict=True):
         events.append(_event(territory.id, doctor_id, now, actor_label, "created", {}))
+        site_rows += new_site_rows(territory.id, doctor_id, located, now)
+    insert_many(session, DoctorSite, site_rows)
     insert_many(session, DoctorEvent, events)
     return report
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, Accepting):
-        return {"yes": "oui", "no": "non", "paused": "pause"}[value.value]
-    if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
-    if value is None:
-        return ""
-    text = str(value)
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def export_rows(doctors: Iterable[Doctor], gazetteer: Gazetteer) -> Iterator[str]:
-    """The survey columns, ';'-separated with a BOM so that French Excel opens it as is."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADERS.values())
-    yield "\ufeff" + buffer.getvalue()
-    for d in doctors:
-        buffer.seek(0)
-        buffer.truncate()
-        commune = gazetteer.get(d.commune_insee) if d.commune_insee else None
-        values = {key: getattr(d, key, None) for key in EXPORT_HEADERS}
-        values["commune"] = commune.name if commune else ""
-        writer.writerow(_cell(values[key]) for key in EXPORT_HEADERS)
-        yield buffer.getvalue()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from models import Doctor, Territory, VolunteerStatus
+from models import Doctor, DoctorSite, LocationPrecision, Territory, VolunteerStatus
 from orientation.services.doctors import is_accepting, is_placed, is_stale
 from orientation.services.overview import availability_cutoff
 
@@ -18,7 +18,7 @@ class DoctorFilters:
     """Filters of the coordinator's list."""
 
     text: str = ""
-    only: str = ""  # "", "stale", "not_placed", "accepting", "inactive", "not_yet"
+    only: str = ""  # "", "stale", "not_placed", "accepting", "inactive", "not_yet", "declined"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class DoctorRow:
     doctor: Doctor
     accepting: bool
     stale: bool
-    placed: bool
+    placed: bool  # the main practice
+    sites: int = 0  # secondary sites
+    unplaced_sites: int = 0  # of which not placed (flagged, out of ranking)
 
 
 def list_doctors(
@@ -44,15 +46,35 @@ def list_doctors(
         query = query.where(
             Doctor.last_name.ilike(like) | Doctor.first_name.ilike(like) | Doctor.rpps.like(like)
         )
+    s = DoctorSite
+    site_counts = {
+        doctor_id: (total, unplaced or 0)
+        for doctor_id, total, unplaced in session.execute(
+            select(
+                s.doctor_id,
+                func.count(),
+                func.sum(case((s.location_precision == LocationPrecision.NONE, 1), else_=0)),
+            )
+            .where(s.territory_id == territory.id)
+            .group_by(s.doctor_id)
+        )
+    }
     rows = [
-        DoctorRow(d, is_accepting(d, now.date()), is_stale(d, cutoff), is_placed(d))
+        DoctorRow(
+            d,
+            is_accepting(d, now.date()),
+            is_stale(d, cutoff),
+            is_placed(d),
+            *site_counts.get(d.id, (0, 0)),
+        )
         for d in session.scalars(query.order_by(Doctor.last_name, Doctor.first_name, Doctor.id))
     ]
     volunteer = VolunteerStatus.VOLUNTEER
     keep = {
         "stale": lambda r: r.stale and r.doctor.volunteer_status is volunteer,
-        "not_placed": lambda r: not r.placed,
+        "not_placed": lambda r: not r.placed or r.unplaced_sites > 0,
         "accepting": lambda r: r.accepting and not r.stale,
         "not_yet": lambda r: r.doctor.volunteer_status is VolunteerStatus.NOT_YET,
+        "declined": lambda r: r.doctor.volunteer_status is VolunteerStatus.DECLINED,
     }.get(filters.only)
     return [r for r in rows if keep(r)] if keep else rows

@@ -69,7 +69,8 @@ class RemindReport:
     no_contact: int = 0
 
 
-def _channel(doctor: Doctor) -> tuple[Channel, str] | None:
+def preferred_target(doctor: Doctor) -> tuple[Channel, str] | None:
+    """The channel and address to write to: the preferred one when the doctor has it."""
     if doctor.preferred_channel == "sms" and doctor.phone:
         return Channel.SMS, doctor.phone
     if doctor.email:
@@ -135,7 +136,7 @@ def send_reminders(
         )
         if reminder.first_sent_at is not None and not second_due:
             continue
-        target = _channel(doctor)
+        target = preferred_target(doctor)
         if target is None:
             report.no_contact += 1
             continue
@@ -233,8 +234,13 @@ def apply_answer(
         "home_visits": answer.home_visits,
         "home_visit_radius_km": answer.home_visit_radius_km if answer.home_visits else 0.0,
     }
-    if doctor.volunteer_status is VolunteerStatus.NOT_YET and answer.accepting is Accepting.YES:
-        values["volunteer_status"] = VolunteerStatus.VOLUNTEER
+    if doctor.volunteer_status in (VolunteerStatus.NOT_YET, VolunteerStatus.DECLINED):
+        # An invited doctor: yes (or "not now, until a date") is joining, no is declining.
+        values["volunteer_status"] = (
+            VolunteerStatus.DECLINED
+            if answer.accepting is Accepting.NO
+            else VolunteerStatus.VOLUNTEER
+        )
     for name, value in values.items():
         if getattr(doctor, name) != value:
             changes[name] = (getattr(doctor, name), value)

@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.communes import Gazetteer
-from geo.ranking import DoctorPoint
+from geo.ranking import DoctorPoint, SitePoint
 from models import (
     Accepting,
     Doctor,
     DoctorEvent,
+    DoctorSite,
     LocationPrecision,
     Territory,
     VolunteerStatus,
@@ -49,7 +50,13 @@ def luhn_valid(digits: str) -> bool:
 
 
 def check_rpps(value: str) -> str:
-    """An RPPS number: 11 digits, the last one a Luhn key (Agence du numérique en santé)."""
+    """An RPPS number: 11 digits, the last one a Luhn key (Agence du numérique en santé).
+
+    Checked against real numbers: the RPPS numbers of the public Annuaire Santé extract
+    (PS_LibreAcces_Personne_activite, column "Identifiant PP") quoted by public code that
+    parses it all pass the Luhn check over their 11 digits; the 12-digit "Identification
+    nationale PP" (8 + RPPS) does not, so only the 11 digits are checked.
+    """
     rpps = "".join(value.split())
     if not rpps:
         raise DoctorError("rpps", "Indiquez le numéro RPPS (11 chiffres).")
@@ -347,10 +354,31 @@ def is_placed(doctor: Doctor) -> bool:
     )
 
 
+def placed_sites(session: Session, territory_id: int) -> dict[int, tuple[SitePoint, ...]]:
+    """Each doctor's placed secondary sites (an unplaced one is left out of ranking)."""
+    s = DoctorSite
+    sites: dict[int, list[SitePoint]] = {}
+    rows = session.execute(
+        select(s.doctor_id, s.id, s.lat, s.lon)
+        .where(
+            s.territory_id == territory_id,
+            s.location_precision != LocationPrecision.NONE,
+            s.lat.is_not(None),
+            s.lon.is_not(None),
+        )
+        .order_by(s.id)
+    )
+    for doctor_id, site_id, lat, lon in rows:
+        if lat is not None and lon is not None:  # the query says so; mypy cannot see it
+            sites.setdefault(doctor_id, []).append(SitePoint(site_id, lat, lon))
+    return {doctor_id: tuple(points) for doctor_id, points in sites.items()}
+
+
 def doctor_points(session: Session, territory: Territory, now: datetime) -> list[DoctorPoint]:
-    """The ranking input for a territory: every active doctor, unplaced ones without a point."""
+    """The ranking input for a territory: every active doctor with its placed sites."""
     cutoff = availability_cutoff(territory, now)
     today = now.date()
+    others = placed_sites(session, territory.id)
     doctors = session.scalars(
         select(Doctor)
         .where(Doctor.territory_id == territory.id, Doctor.active.is_(True))
@@ -373,6 +401,7 @@ def doctor_points(session: Session, territory: Territory, now: datetime) -> list
                 home_visits=d.home_visits,
                 home_visit_radius_km=d.home_visit_radius_km,
                 step_free_access=d.step_free_access,
+                other_sites=others.get(d.id, ()),
             )
         )
     return points

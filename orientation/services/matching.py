@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
-from geo.ranking import DoctorIndex, DoctorPoint, Exclusion, PatientNeeds
-from models import Doctor, Request, Territory, VolunteerStatus
+from geo.ranking import MAIN_SITE, DoctorIndex, DoctorPoint, Exclusion, PatientNeeds
+from models import Doctor, DoctorSite, Request, Territory, VolunteerStatus
 from orientation.services.doctors import doctor_points
 
 # Shown to coordinators for each doctor left out (services know nothing of Flask-Babel).
@@ -35,8 +35,17 @@ class NoPatientPoint(ValueError):
 
 @dataclass(frozen=True)
 class RankedDoctor:
+    """A ranked doctor and the site the distance was measured from (None: main practice)."""
+
     doctor: Doctor
     distance_km: float
+    site: DoctorSite | None = None
+
+    @property
+    def address(self) -> str:
+        if self.site is None:
+            return f"{self.doctor.practice_address} {self.doctor.postal_code}".strip()
+        return f"{self.site.address} {self.site.postal_code}".strip()
 
 
 @dataclass(frozen=True)
@@ -128,10 +137,18 @@ def rank_doctors(
         for a in index.assess(needs, max_km)
         if a.doctor_id not in chosen
     ]
+    site_ids = [c.site for c in ranked if c.site != MAIN_SITE]
+    sites = (
+        {s.id: s for s in session.scalars(select(DoctorSite).where(DoctorSite.id.in_(site_ids)))}
+        if site_ids
+        else {}
+    )
     return Ranking(
         needs=needs,
         max_km=max_km,
-        candidates=[RankedDoctor(by_id[c.doctor_id], c.distance_km) for c in ranked],
+        candidates=[
+            RankedDoctor(by_id[c.doctor_id], c.distance_km, sites.get(c.site)) for c in ranked
+        ],
         left_out=left_out,
     )
 

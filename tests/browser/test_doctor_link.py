@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from models import Accepting, Doctor, LocationPrecision, Territory, User, utcnow
+from geo.communes import gazetteer
+from models import Accepting, Doctor, DoctorSite, LocationPrecision, Territory, User, utcnow
 from orientation.services.doctor_refresh import availability_link
 from tests.conftest import PASSWORD
 
@@ -159,6 +160,58 @@ def test_map_js_posts_the_dragged_patient_point_with_the_csrf_token(
     method, token, body = posted[0]
     assert (method, token) == ("POST", "token-123")
     assert '"lat":50.68' in body and '"lon":2.88' in body
+
+
+def test_a_doctors_second_site_shows_on_the_coordinators_map_on_a_phone(
+    live_server: str,
+    phone_page,  # type: ignore[no-untyped-def]
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    territory = make_territory(name="CPTS Lys")
+    coordinator = make_user(territory)
+    doctor = make_doctor(territory, insee="59317", first_name="Karim", last_name="Bensaid")
+    armentieres = gazetteer().by_insee["59017"]
+    session.add(
+        DoctorSite(
+            territory_id=territory.id,
+            doctor_id=doctor.id,
+            address="3 place du Général de Gaulle",
+            postal_code="59280",
+            commune_insee="59017",
+            lat=armentieres.lat,
+            lon=armentieres.lon,
+            location_precision=LocationPrecision.COMMUNE,
+        )
+    )
+    session.commit()
+    page = phone_page
+    page.goto(live_server + "/connexion")
+    page.get_by_label("Adresse e-mail").fill(coordinator.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(live_server + "/espace/")
+    page.goto(live_server + "/espace/carte")
+    # One doctor, two points: the main practice in Houplines and the site in Armentières.
+    page.wait_for_selector("#map[data-doctor-count='2']")
+    page.locator("#map").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """([lat, lon]) => {
+            const map = window.OrientationMap.instances[0].map;
+            const p = map.latLngToContainerPoint([lat, lon]);
+            const box = map.getContainer().getBoundingClientRect();
+            return [box.left + p.x, box.top + p.y];
+        }""",
+        [armentieres.lat, armentieres.lon],
+    )
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert "Dr Karim Bensaid" in text
+    assert "Site secondaire : Armentières" in text
 
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"

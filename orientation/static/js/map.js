@@ -5,7 +5,9 @@
  *   data-geojson-url       GeoJSON to draw: the territory outline (properties.kind "outline")
  *                          and doctor points (properties: n name, s a|f|s, p places, c index in
  *                          the collection's "communes" list, v home-visit radius, u/e/d
- *                          patients not taken, m step-free access)
+ *                          patients not taken, m step-free access, x 1 on a secondary site)
+ *                          and, in the collection's "sites" list, [id, lon, lat, c] for each
+ *                          other site of a doctor drawn above (same properties, x set)
  *   data-doctor-url        optional: a doctor's page URL ending in /0, the id replaces the 0
  *   data-patient-lat/-lon  optional: the patient's point (data-patient-title: its tooltip)
  *   data-patient-move-url  optional: makes the patient marker draggable; its new position is
@@ -16,6 +18,8 @@
  *   data-reload-on-move    optional: reload the page once the new position is recorded
  *   data-place-url         optional: a click on the map POSTs lat/lon there (form-encoded, with
  *                          data-csrf), e.g. to place a doctor whose address found no point
+ *   data-place-select      optional: the id of a <select> whose value, when set, replaces
+ *                          data-place-url (e.g. to choose which of a doctor's sites to place)
  *
  * OpenStreetMap tiles are drawn when online; when they fail, the outline and points still
  * draw on the container's plain background.
@@ -41,7 +45,8 @@
     var box = document.createElement("div");
     line(box, "Dr " + (props.n || ""), true);
     var commune = communes && props.c !== undefined ? communes[props.c] : "";
-    if (commune) { line(box, commune); }
+    if (props.x) { line(box, "Site secondaire" + (commune ? " : " + commune : "")); }
+    else if (commune) { line(box, commune); }
     line(box, STATUS[props.s] || "");
     if (props.s === "a") { line(box, props.p + " place(s) annoncée(s)"); }
     var no = [];
@@ -116,12 +121,14 @@
 
     if (data.placeUrl) {
       var placed = null;
+      var chooser = data.placeSelect ? document.getElementById(data.placeSelect) : null;
       map.on("click", function (event) {
+        var target = (chooser && chooser.value) || data.placeUrl;
         var body = new URLSearchParams();
         body.set("lat", event.latlng.lat.toFixed(6));
         body.set("lon", event.latlng.lng.toFixed(6));
         body.set("csrf_token", data.csrf || "");
-        fetch(data.placeUrl, {
+        fetch(target, {
           method: "POST",
           credentials: "same-origin",
           headers: { "Accept": "application/json" },
@@ -130,8 +137,9 @@
           return response.json().then(function (answer) {
             if (response.ok) {
               if (placed) { map.removeLayer(placed); }
-              placed = L.marker([answer.lat, answer.lon], { title: "Cabinet placé ici" }).addTo(map);
-              setStatus(container, "Cabinet placé ici (" + answer.lat + ", " + answer.lon + ").");
+              var what = target === data.placeUrl ? "Cabinet" : "Site";
+              placed = L.marker([answer.lat, answer.lon], { title: what + " placé ici" }).addTo(map);
+              setStatus(container, what + " placé ici (" + answer.lat + ", " + answer.lon + ").");
             } else {
               setStatus(container, answer.error || "Ce point n'a pas pu être enregistré.");
             }
@@ -146,6 +154,15 @@
         .then(function (collection) {
           var outline = collection.features.filter(function (f) { return f.properties.kind === "outline"; });
           var doctors = collection.features.filter(function (f) { return f.properties.kind !== "outline"; });
+          // Secondary sites come as [id, lon, lat, c]: they share their doctor's properties.
+          var byId = {};
+          doctors.forEach(function (f) { byId[f.properties.id] = f.properties; });
+          (collection.sites || []).forEach(function (site) {
+            var base = byId[site[0]];
+            if (!base) { return; }
+            var props = Object.assign({}, base, { x: 1, c: site[3] });
+            doctors.push({ type: "Feature", geometry: { type: "Point", coordinates: [site[1], site[2]] }, properties: props });
+          });
           var outlineLayer = L.geoJSON(outline, {
             style: { color: "#00517a", weight: 2, fillColor: "#00517a", fillOpacity: 0.06 },
             interactive: false
