@@ -62,6 +62,18 @@ class Reason(enum.StrEnum):
     OTHER = "other"
 
 
+# The indicators of a period read two covering indexes, never the wide rows. The counts are
+# grouped by every figure at once, so the figures come first: the groups are read in index
+# order, without sorting 100,000 entries (services/indicators.py).
+FIGURE_COLUMNS = (
+    "territory_id", "status", "source", "has_elderly", "has_child", "has_ald", "css_ame",
+    "need_home_visits", "reached_eligible", "reached_out_of_territory", "created_at",
+    "persons_count", "oriented_doctor_id",
+)  # fmt: skip
+# Months, delays and referring professionals: a range of dates first.
+REPORT_COLUMNS = ("territory_id", "created_at", "first_proposed_at", "oriented_at", "referrer_id")
+
+
 class Request(TerritoryOwned, Base):
     """A household's request (one or more persons)."""
 
@@ -71,18 +83,8 @@ class Request(TerritoryOwned, Base):
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
         # Requests whose cascade of doctors ran out: flagged in the queue.
         Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
-        # The indicators and exports of a period read only this index, not the wide rows.
-        Index(
-            "ix_requests_reports",
-            "territory_id",
-            "created_at",
-            "status",
-            "source",
-            "css_ame",
-            "need_home_visits",
-            "referrer_id",
-            "oriented_doctor_id",
-        ),  # fmt: skip
+        Index("ix_requests_figures", *FIGURE_COLUMNS),
+        Index("ix_requests_reports", *REPORT_COLUMNS),
         # Requests the follow-up flagged for a call back: counted and filtered in the queue.
         Index("ix_requests_follow_up", "territory_id", "needs_follow_up", "status"),
     )
@@ -121,6 +123,13 @@ class Request(TerritoryOwned, Base):
     css_ame: Mapped[bool] = mapped_column(Boolean, default=False)
     # Any priority criterion among the persons (70+, under 6, ALD) or CSS/AME: sorts the queue.
     is_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The household as the indicators count it, stored when the persons are written
+    # (services/household.py): how many persons, and the criteria at the date of the request
+    # (70 and over, under 6, ALD). Kept as they were when anonymisation coarsens birth dates.
+    persons_count: Mapped[int] = mapped_column(Integer, default=0)
+    has_elderly: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_child: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_ald: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str] = mapped_column(Text, default="")
     consent_at: Mapped[datetime | None] = mapped_column(default=None)
     agrees_to_survey: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -131,6 +140,13 @@ class Request(TerritoryOwned, Base):
     # The automatic cascade of doctor contacts: "" (none), running, done, exhausted.
     # "exhausted" flags the request in the queue: the coordinator must take it over.
     cascade_state: Mapped[str] = mapped_column(String(12), default="")
+    # The workflow as the indicators count it, stored by each status change
+    # (workflow.change_status): statuses ever reached, and when the request was first
+    # proposed and oriented (the delays from the request).
+    reached_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    reached_out_of_territory: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_proposed_at: Mapped[datetime | None] = mapped_column(default=None)
+    oriented_at: Mapped[datetime | None] = mapped_column(default=None)
     anonymised_at: Mapped[datetime | None] = mapped_column(default=None)
     # RGPD article 18: the patient asked to limit processing; the request is kept, not worked on.
     processing_limited_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -146,10 +162,11 @@ class Request(TerritoryOwned, Base):
     follow_up_sent_at: Mapped[datetime | None] = mapped_column(default=None)
     follow_up_answered_at: Mapped[datetime | None] = mapped_column(default=None)
     needs_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Year-end survey (services/survey.py): only that it was sent and answered, never the
-    # answer itself, which is kept apart from identities (models/survey.py).
+    # Year-end survey (services/survey.py): only that it was sent and that it was answered,
+    # never when nor what: the answer is kept apart from identities (models/survey.py), and
+    # an answering time here could be lined up with the answers.
     survey_sent_at: Mapped[datetime | None] = mapped_column(default=None)
-    survey_answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    survey_answered: Mapped[bool] = mapped_column(Boolean, default=False)
 
     persons: Mapped[list[Person]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="Person.position"
@@ -163,9 +180,6 @@ class Person(TerritoryOwned, Base):
     """One person of the household concerned by the request."""
 
     __tablename__ = "persons"
-    # The indicators' priority criteria per request, read from the index alone.
-    __table_args__ = (Index("ix_persons_criteria", "request_id", "birth_date", "ald"),)
-
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
@@ -183,9 +197,6 @@ class RequestEvent(TerritoryOwned, Base):
     """Every status change or notable action on a request: who, when, from, to, note."""
 
     __tablename__ = "request_events"
-    # The indicators' statuses reached and delays per request, read from the index alone.
-    __table_args__ = (Index("ix_request_events_reached", "request_id", "to_status", "kind", "at"),)
-
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True

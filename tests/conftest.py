@@ -43,6 +43,7 @@ from models.engine import make_engine, make_sessionmaker
 from models.migrate import load_communes, upgrade
 from orientation import Settings, create_app
 from orientation.services import accounts
+from orientation.services.household import store_household
 from orientation.services.references import new_reference
 from orientation.services.territories import TerritoryInput, add_territory
 
@@ -237,14 +238,19 @@ def make_request(session: Session) -> Callable[..., Request]:
             "consent_at": created,
             "created_at": created,
         }
-        values.update(kwargs)
         request = Request(**values)
+        # (first name, last name, birth date) or with ALD as a fourth item.
         request.persons = [
             Person(
-                territory_id=territory.id, first_name=f, last_name=last, birth_date=b, position=i
+                territory_id=territory.id, first_name=person[0], last_name=person[1],
+                birth_date=person[2], ald=person[3] if len(person) > 3 else False, position=i,
             )
-            for i, (f, last, b) in enumerate(persons)
-        ]
+            for i, person in enumerate(persons)
+        ]  # fmt: skip
+        request.css_ame = kwargs.get("css_ame", False)
+        store_household(request)  # as the intake does; a test may still force a value
+        for name, value in kwargs.items():
+            setattr(request, name, value)
         session.add(request)
         session.commit()
         return request

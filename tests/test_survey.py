@@ -6,9 +6,20 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
-from models import Message, Role, Status, SurveyAnswer, Territory, utcnow
+from models import (
+    AuditEntry,
+    Message,
+    Request,
+    RequestEvent,
+    Role,
+    Status,
+    SurveyAnswer,
+    Territory,
+    utcnow,
+)
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services.survey import send_surveys
 
@@ -68,9 +79,61 @@ def test_an_answer_is_stored_without_any_link_to_the_request(session, oriented, 
         2026, True, 4, "Très bien",
     )  # fmt: skip
     columns = {c.key for c in inspect(SurveyAnswer).columns}
-    assert not columns & {"request_id", "reference", "created_at", "phone", "email"}
+    assert not columns & {"id", "request_id", "reference", "created_at", "phone", "email"}
     session.refresh(request)
-    assert request.survey_answered_at is not None
+    assert request.survey_answered
+
+
+def _row(session, request_id: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Every column of a request as stored (a plain read, not the session's objects)."""
+    return dict(
+        session.execute(select(Request.__table__).where(Request.id == request_id)).one()._mapping
+    )
+
+
+def test_answers_cannot_be_lined_up_with_the_requests_that_gave_them(session, oriented, client):  # type: ignore[no-untyped-def]
+    requests = [oriented(datetime(2026, 1 + i, 1, tzinfo=UTC)) for i in range(10)]
+    send_surveys(session, LinkSigner(SECRET), "http://localhost", 2026, utcnow())
+    links = {r.id: _link(session, r) for r in requests}
+    before = {r.id: _row(session, r.id) for r in requests}
+    traces = (
+        session.scalar(select(func.count()).select_from(RequestEvent)),
+        session.scalar(select(func.count()).select_from(AuditEntry)),
+    )
+    answered = [requests[i] for i in (3, 0, 7, 5, 9, 1, 4, 8, 2, 6)]  # an order of their own
+    for n, request in enumerate(answered):
+        # For this test only, each comment says who answered: the truth to find back.
+        reply = {"found_gp": "oui", "satisfaction": str(1 + n % 5), "comment": request.reference}
+        assert client.post(links[request.id], data=reply).status_code == 200
+    truth = [r.reference for r in answered]
+
+    # The request records that it answered, and nothing else: no time, no event, no audit.
+    for request in requests:
+        after = _row(session, request.id)
+        assert {k for k, v in after.items() if before[request.id][k] != v} == {"survey_answered"}
+    assert traces == (
+        session.scalar(select(func.count()).select_from(RequestEvent)),
+        session.scalar(select(func.count()).select_from(AuditEntry)),
+    )
+    # Line the answers up, in each order they can be read in, against the requests in each
+    # order their columns give (as the sequential id against the answering time once did):
+    # none pairs an answer with the request that gave it.
+    answers = {
+        "by key": list(session.scalars(select(SurveyAnswer.comment).order_by(SurveyAnswer.key))),
+        "as stored": list(session.scalars(text("SELECT comment FROM survey_answers"))),
+    }
+    assert sorted(answers["by key"]) == sorted(truth)
+    rows = [_row(session, r.id) for r in requests]
+    orders = {
+        name: [r["reference"] for r in sorted(rows, key=lambda r, n=name: (r[n], r["id"]))]
+        for name in ("id", "created_at", "updated_at", "consent_at", "closed_at", "survey_sent_at")
+    }  # fmt: skip
+    for way, found in answers.items():
+        for name, order in orders.items():
+            assert found != order, f"answers read {way} line up with requests by {name}"
+    if session.get_bind().dialect.name == "sqlite":  # no hidden rowid keeping the arrival order
+        with pytest.raises(OperationalError, match="rowid"):
+            session.execute(text("SELECT rowid FROM survey_answers"))
 
 
 def test_a_survey_link_opened_twice_tampered_or_for_another_purpose_gets_a_clear_page(

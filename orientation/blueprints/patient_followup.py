@@ -113,6 +113,9 @@ def satisfaction_survey(token: str) -> ResponseReturnValue:
             satisfaction=int(form.satisfaction.data or 0),
             comment=form.comment.data or "",
         )
-        survey.answer_survey(session, request, year, answer, utcnow())
+        try:
+            survey.answer_survey(session, request, year, answer)
+        except AlreadyAnswered as exc:  # the same link posted twice at once
+            return _link_problem(exc)
         return render_template("followup/survey_done.html", territory=territory)
     return render_template("followup/survey.html", form=form, territory=territory, year=year)

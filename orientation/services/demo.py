@@ -34,8 +34,10 @@ from models import (
     VolunteerStatus,
 )
 from orientation.services import accounts
+from orientation.services.household import store_household
 from orientation.services.references import new_reference
 from orientation.services.territories import TerritoryInput, add_territory
+from orientation.services.workflow import note_reached
 
 # Armentières and the communes around it (Lys valley, Weppes), INSEE COG 2026.
 LYS_ARMENTIERES = [
@@ -205,12 +207,6 @@ def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list
     ) in _DEMO_REQUESTS:
         commune = gazetteer.by_insee[insee]
         created = now - timedelta(days=age)
-        is_priority = (
-            ald
-            or css_ame
-            or (now.date() - birth).days // 365 >= 70
-            or ((now.date() - birth).days // 365 < 6)
-        )
         request = Request(
             territory_id=territory.id,
             reference=new_reference(),
@@ -229,7 +225,6 @@ def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list
             reason=reason,
             need_home_visits=home,
             css_ame=css_ame,
-            is_priority=is_priority,
             consent_at=created,
             agrees_to_survey=True,
             created_at=created,
@@ -244,9 +239,11 @@ def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list
                 )
             ],
         )
+        store_household(request)
         first_status = (
             Status.OUT_OF_TERRITORY if status is Status.OUT_OF_TERRITORY else Status.ELIGIBLE
         )
+        note_reached(request, first_status, created)
         request.events = [
             RequestEvent(
                 territory_id=territory.id,
@@ -268,6 +265,7 @@ def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list
                     note="Démo",
                 )
             )
+            note_reached(request, status, created + timedelta(hours=20))
         result.append(request)
     return result
 

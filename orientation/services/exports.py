@@ -12,7 +12,7 @@ import enum
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -25,6 +25,7 @@ from geo.communes import gazetteer
 from models import Message, Person, Request, Source, Status
 from orientation.services.audit import record
 from orientation.services.contact import display_phone
+from orientation.services.household import age_on
 
 BATCH = 1000
 # Characters that make Excel or LibreOffice read a cell as a formula (OWASP CSV injection).
@@ -81,12 +82,6 @@ def neutralise(value: object) -> str:
     return text
 
 
-def age_on(birth: date | None, day: date) -> int | None:
-    if birth is None:
-        return None
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 # Bands coarse enough not to identify anyone, fine enough for the priority criteria
 # (under 6, 70 and over).
 AGE_BANDS = ((0, 5, "0-5"), (6, 17, "6-17"), (18, 39, "18-39"), (40, 59, "40-59"),
@@ -118,8 +113,9 @@ MESSAGE_HEADER = ["date", "canal", "objet", "statut", "tentatives", "envoyé le"
 REQUEST_COLUMNS = (
     Request.id, Request.reference, Request.created_at, Request.status, Request.source,
     Request.source_tag, Request.postal_code, Request.commune_insee, Request.street,
-    Request.phone, Request.email, Request.is_priority, Request.css_ame,
-    Request.need_home_visits, Request.reason, Request.closed_reason,
+    Request.phone, Request.email, Request.is_priority, Request.has_elderly, Request.has_child,
+    Request.has_ald, Request.css_ame, Request.need_home_visits, Request.reason,
+    Request.closed_reason,
 )  # fmt: skip
 
 
@@ -219,25 +215,17 @@ def _request_row(
     r: Sequence[Any], persons: Sequence[Any], pseudonymised: bool, communes: dict[str, str]
 ) -> list[object]:
     (rid, reference, created_at, status, source, source_tag, postal_code, insee, street,
-     phone, email, is_priority, css_ame, home_visits, reason, closed_reason) = r  # fmt: skip
+     phone, email, is_priority, elderly, child, ald, css_ame, home_visits, reason,
+     closed_reason) = r  # fmt: skip
+    # The criteria as stored with the request (services/household.py), as the indicators
+    # count them, even after anonymisation has coarsened the birth dates.
     day = created_at.date()
-    elderly = child = ald = False
-    ages = []
-    for person in persons:
-        birth = person[3]
-        if birth is not None:
-            age = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-            elderly = elderly or age >= 70
-            child = child or age < 6
-            ages.append(age)
-        else:
-            ages.append(None)
-        ald = ald or person[4]
     common_end: list[object] = [
         YES_NO[is_priority], YES_NO[elderly], YES_NO[child], YES_NO[ald], YES_NO[css_ame],
         YES_NO[home_visits], reason.value,
     ]  # fmt: skip
     if pseudonymised:
+        ages = (None if p[3] is None else age_on(p[3], day) for p in persons)
         return [
             rid, day.isoformat(), status.value, source.value, neutralise(postal_code),
             communes.get(insee, ""), len(persons), ", ".join(map(age_band, ages)), *common_end,

@@ -1,8 +1,9 @@
 """Indicators of one CPTS (or several) over a period, for the ACI contract and the CPTS's board.
 
-Every figure is a SQL aggregate: the page stays fast over a region's 100,000 requests because
-no request row is loaded into Python. Delays use the nearest-rank percentile (the value at
-rank ceil(p * n) in ascending order), computed with ORDER BY ... OFFSET.
+Every figure is a SQL aggregate over columns stored on the requests when they are written, read
+from one covering index: the page stays fast over a region's 100,000 requests because no
+request row is loaded into Python and no person or event is grouped. Delays use the
+nearest-rank percentile (the value at rank ceil(p * n) in ascending order).
 """
 
 from __future__ import annotations
@@ -10,34 +11,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
-    Float,
+    Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
-    literal_column,
+    or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from models import (
     OPEN_STATUSES,
     Accepting,
     Doctor,
-    Person,
     Request,
-    RequestEvent,
     Source,
     Status,
     SurveyAnswer,
     Territory,
     VolunteerStatus,
 )
+from models.base import UTCDateTime
 from orientation.services.overview import availability_cutoff
 
 MAX_PERIOD_DAYS = 366 * 20  # a ten-year report must work; beyond twenty is surely a typo
@@ -194,27 +198,29 @@ def _fmt(value: float | None) -> object:
 
 
 def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[float]:
+    # Plain floats from the driver: no result type to process for every row.
     if dialect == "sqlite":
-        return cast(func.julianday(later) - func.julianday(earlier), Float)
-    return cast(func.extract("epoch", later - earlier) / 86400.0, Float)
-
-
-def _day_minus_years(dialect: str, instant: Any, years: int) -> ColumnElement[Any]:
-    """The calendar day `years` before an instant (UTC), for ages at the date of the request."""
-    if dialect == "sqlite":
-        return func.date(instant, f"-{years} years")
-    return cast(func.timezone("UTC", instant) - literal_column(f"interval '{years} years'"), Date)
-
-
-def _month(dialect: str, instant: Any) -> ColumnElement[str]:
-    if dialect == "sqlite":
-        return func.strftime("%Y-%m", instant)
-    return func.to_char(func.timezone("UTC", instant), "YYYY-MM")
+        return func.julianday(later) - func.julianday(earlier)
+    return cast(func.extract("epoch", later - earlier) / 86400.0, DOUBLE_PRECISION)
 
 
 def _nearest_rank(n: int, percent: int) -> int:
     """The rank ceil(percent/100 * n), in integers (no floating-point surprise)."""
     return max(1, (percent * n + 99) // 100)
+
+
+CRITERIA = {
+    "elderly": (Request.has_elderly, "70 ans et plus"),
+    "child": (Request.has_child, "moins de 6 ans"),
+    "ald": (Request.has_ald, "ALD"),
+    "css_ame": (Request.css_ame, "CSS/AME"),
+}
+# Grouped by all of these at once: a few hundred groups, read in the order of
+# ix_requests_figures, each adding its count to the figures its flags say.
+GROUPS = (
+    Request.status, Request.source, *(column for column, _label in CRITERIA.values()),
+    Request.need_home_visits, Request.reached_eligible, Request.reached_out_of_territory,
+)  # fmt: skip
 
 
 def compute(
@@ -225,216 +231,150 @@ def compute(
 ) -> Indicators:
     """All the figures for these territories over the period.
 
-    The counts come from one pass over the period's requests, joined with one grouped pass
-    over their persons and one over their status events (statuses ever reached, first
-    proposal, first orientation); PostgreSQL computes the percentiles in that same pass
-    (percentile_disc); on SQLite the events are read apart and the delays sorted in Python.
-    Then one light pass grouped by source and month, and small queries on doctors and survey
-    answers.
+    Every figure of a request is a column of it, kept right by the services that write it
+    (services/household.py, workflow.change_status), and read from two covering indexes: one
+    pass counts requests grouped by status, source and flags (ix_requests_figures); one
+    counts the months, one reads the delays and one counts the referring professionals
+    (ix_requests_reports). Then small queries on doctors and survey answers.
     """
     dialect = session.get_bind().dialect.name
     ids = [t.id for t in territories]
-    in_period = [
+    in_period = (
         Request.territory_id.in_(ids),
         Request.created_at >= period.start,
         Request.created_at < period.end,
-    ]
-    oriented = Request.status == Status.ORIENTED
-
-    def total(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    # Priority criteria per request, from its persons, ages taken at the date of the request.
-    elderly = Person.birth_date <= _day_minus_years(dialect, Request.created_at, 70)
-    child = Person.birth_date > _day_minus_years(dialect, Request.created_at, 6)
-    per_request = (
-        select(
-            Person.request_id.label("rid"),
-            func.count().label("n"),
-            func.max(case((elderly, 1), else_=0)).label("elderly"),
-            func.max(case((child, 1), else_=0)).label("child"),
-            func.max(case((Person.ald.is_(True), 1), else_=0)).label("ald"),
-        )
-        .join(Request, Request.id == Person.request_id)
-        .where(*in_period)
-        .group_by(Person.request_id)
-        .subquery()
     )
-    events = _events_per_request(in_period)
-    days = {
-        status: _days_between(dialect, events.c[status.value], Request.created_at)
-        for status in (Status.PROPOSED, Status.ORIENTED)
-    }
-    eligible = events.c.eligible == 1
-    criteria = {
-        "elderly": (per_request.c.elderly == 1, "70 ans et plus"),
-        "child": (per_request.c.child == 1, "moins de 6 ans"),
-        "ald": (per_request.c.ald == 1, "ALD"),
-        "css_ame": (Request.css_ame.is_(True), "CSS/AME"),
-    }
-    any_priority = (
-        (per_request.c.elderly == 1)
-        | (per_request.c.child == 1)
-        | (per_request.c.ald == 1)
-        | Request.css_ame.is_(True)
-    )
-    columns = [
-        func.count().label("requests"),
-        func.coalesce(func.sum(per_request.c.n), 0).label("persons"),
-        total(oriented).label("oriented"),
-        total(Request.status.in_([Status.CLOSED, Status.WITHDRAWN])).label("closed"),
-        total(Request.status.in_(OPEN_STATUSES)).label("open"),
-        total(Request.need_home_visits.is_(True)).label("home"),
-        total(any_priority).label("any_priority"),
-        func.count(func.distinct(Request.referrer_id)).label("referrers"),
-        total(and_(oriented, Request.oriented_doctor_id.is_not(None))).label("taken"),
-    ]
-    for key, (condition, _label) in criteria.items():
-        columns += [total(condition).label(key), total(and_(condition, oriented)).label(f"{key}_o")]
-    on_postgresql = dialect == "postgresql"
-    if on_postgresql:
-        columns += [
-            total(eligible).label("eligible"),
-            total(and_(events.c.out == 1, ~eligible)).label("out"),
-        ]
-        for status, value in days.items():
-            columns.append(func.count(value).label(f"{status.value}_n"))
-            for percent in (50, 90):  # ordered-set aggregates skip NULLs (never reached)
-                ordered = func.percentile_disc(percent / 100).within_group(value)
-                columns.append(ordered.label(f"{status.value}_{percent}"))
-    query = (
-        select(*columns)
-        .select_from(Request)
-        .outerjoin(per_request, per_request.c.rid == Request.id)
-        .where(*in_period)
-    )
-    if on_postgresql:
-        row = session.execute(query.outerjoin(events, events.c.rid == Request.id)).one()
-        reached = Reached(
-            int(row.eligible),
-            int(row.out),
-            {
-                status: _delay(
-                    int(getattr(row, f"{status.value}_n")),
-                    *(getattr(row, f"{status.value}_{p}") for p in (50, 90)),
-                )
-                for status in days
-            },
-        )
-    else:
-        # SQLite has no percentile aggregate, and a second join to a materialised subquery
-        # costs it more than reading these few columns of each request with events.
-        row = session.execute(query).one()
-        reached = _reached_from_rows(session, events, days, in_period)
-    delays = reached.delays
-
+    created: Any = Request.created_at
+    if dialect == "sqlite":
+        # A unary plus keeps SQLite from seeking the dates in ix_requests_reports, then
+        # fetching and sorting every row to group them (fifteen times slower): it reads
+        # ix_requests_figures in group order instead. PostgreSQL hashes the groups anyway.
+        created = UnaryExpression(created, operator=custom_op("+"), type_=created.type)
+    counts = dict.fromkeys(["requests", "persons", "eligible", "out", "any", "home", "taken"], 0)
+    priority = {key: [0, 0] for key in CRITERIA}  # requests, oriented among them
+    by_status = dict.fromkeys(Status, 0)
     by_source = {source.value: 0 for source in Source}
-    by_month: dict[str, int] = {}
-    month = _month(dialect, Request.created_at)
-    for source, month_key, count in session.execute(
-        select(Request.source, month, func.count())
-        .where(*in_period)
-        .group_by(Request.source, month)
-        .order_by(month)
-    ):
-        by_source[Source(source).value] += count
-        by_month[month_key] = by_month.get(month_key, 0) + count
+    rows: list[Any] = []
+    for territory_id in ids:  # one territory at a time: the groups come in index order
+        rows += session.execute(
+            select(*GROUPS, func.count(), func.sum(Request.persons_count),
+                   func.count(Request.oriented_doctor_id))
+            .where(Request.territory_id == territory_id, created >= period.start,
+                   created < period.end)
+            .group_by(*GROUPS)
+        ).all()  # fmt: skip
+    for row in rows:
+        status, source, *flags, home, eligible, out, n, persons, doctors = row
+        status = Status(status)
+        counts["requests"] += n
+        counts["persons"] += persons or 0
+        by_status[status] += n
+        by_source[Source(source).value] += n
+        counts["eligible"] += n if eligible else 0
+        counts["out"] += n if out and not eligible else 0
+        counts["home"] += n if home else 0
+        counts["any"] += n if any(flags) else 0
+        for key, flag in zip(CRITERIA, flags, strict=True):
+            if flag:
+                priority[key][0] += n
+                priority[key][1] += n if status is Status.ORIENTED else 0
+        if status is Status.ORIENTED:
+            counts["taken"] += doctors  # oriented to a doctor of the registry
 
+    referrers = session.scalar(
+        select(func.count(func.distinct(Request.referrer_id))).where(*in_period)
+    )
+    delays = _delays(session, dialect, in_period)
     return Indicators(
         period=period,
         territories=[t.name for t in territories],
-        requests=row.requests,
-        persons=int(row.persons),
+        requests=counts["requests"],
+        persons=counts["persons"],
         by_source=by_source,
-        by_month=by_month,
-        eligible=reached.eligible,
-        out_of_territory=reached.out_of_territory,
-        oriented=int(row.oriented),
-        closed=int(row.closed),
-        open=int(row.open),
+        by_month=_by_month(session, ids, period),
+        eligible=counts["eligible"],
+        out_of_territory=counts["out"],
+        oriented=by_status[Status.ORIENTED],
+        closed=by_status[Status.CLOSED] + by_status[Status.WITHDRAWN],
+        open=sum(by_status[status] for status in OPEN_STATUSES),
         to_proposal=delays[Status.PROPOSED],
         to_orientation=delays[Status.ORIENTED],
         priority=[
-            PriorityShare(key, label, int(getattr(row, key)), int(getattr(row, f"{key}_o")))
-            for key, (_c, label) in criteria.items()
+            PriorityShare(key, label, *priority[key]) for key, (_c, label) in CRITERIA.items()
         ],
-        any_priority=int(row.any_priority),
-        home_visits=int(row.home),
-        doctors=_doctors(session, territories, period, now, int(row.taken)),
-        referrers=int(row.referrers),
+        any_priority=counts["any"],
+        home_visits=counts["home"],
+        doctors=_doctors(session, territories, period, now, counts["taken"]),
+        referrers=referrers or 0,
         survey=_survey(session, ids, period),
     )
 
 
-REACHED = [Status.ELIGIBLE, Status.OUT_OF_TERRITORY, Status.PROPOSED, Status.ORIENTED]
+def _months(period: Period) -> list[tuple[str, datetime, datetime]]:
+    """Each calendar month the period touches: "YYYY-MM", and its part of the period."""
+    months = []
+    start = period.start
+    while start < period.end:
+        following = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+        months.append((f"{start:%Y-%m}", start, min(following, period.end)))
+        start = following
+    return months
 
 
-def _events_per_request(in_period: list[Any]) -> Any:
-    """One row per request of the period that has events: the statuses it ever reached
-    (eligible, out of territory) and when it first reached proposed and oriented (status
-    events only). The events are read through ix_request_events_reached alone."""
-    to = RequestEvent.to_status
-    is_status = RequestEvent.kind == "status"
-
-    def first(status: Status) -> Any:
-        return func.min(case((and_(is_status, to == status.value), RequestEvent.at)))
-
-    def ever(status: Status) -> Any:
-        return func.max(case((to == status.value, 1), else_=0))
-
-    return (
-        select(
-            RequestEvent.request_id.label("rid"),
-            ever(Status.ELIGIBLE).label("eligible"),
-            ever(Status.OUT_OF_TERRITORY).label("out"),
-            first(Status.PROPOSED).label(Status.PROPOSED.value),
-            first(Status.ORIENTED).label(Status.ORIENTED.value),
+@lru_cache(maxsize=32)
+def _month_counts(months: int) -> Select[Any]:
+    """One statement that counts the requests in each of `months` date ranges, each a short
+    range of ix_requests_reports (no date function over every row, no sorting them); built
+    once per number of months, the ranges and territories bound when it runs."""
+    territories: Any = bindparam("territories", expanding=True)
+    return select(
+        *(
+            select(func.count())
+            .where(
+                Request.territory_id.in_(territories),
+                Request.created_at >= bindparam(f"first_{i}", type_=UTCDateTime()),
+                Request.created_at < bindparam(f"next_{i}", type_=UTCDateTime()),
+            )
+            .scalar_subquery()
+            for i in range(months)
         )
-        .join(Request, Request.id == RequestEvent.request_id)
-        .where(*in_period, to.in_([s.value for s in REACHED]))
-        .group_by(RequestEvent.request_id)
-        .subquery()
     )
 
 
-@dataclass(frozen=True)
-class Reached:
-    eligible: int
-    out_of_territory: int
-    delays: dict[Status, Delay]
+def _by_month(session: Session, ids: list[int], period: Period) -> dict[str, int]:
+    """Requests per month, for the months that have any."""
+    months = _months(period)
+    parameters: dict[str, Any] = {"territories": ids}
+    for i, (_month, first, following) in enumerate(months):
+        parameters |= {f"first_{i}": first, f"next_{i}": following}
+    counts = session.connection().execute(_month_counts(len(months)), parameters).one()
+    return {month: n for (month, _f, _n), n in zip(months, counts, strict=True) if n}
 
 
-def _delay(n: int, median: Any, p90: Any) -> Delay:
-    return Delay(
-        count=n,
-        median_days=None if median is None else float(median),
-        p90_days=None if p90 is None else float(p90),
-    )
+def _delay(values: list[float]) -> Delay:
+    if not values:
+        return Delay(count=0, median_days=None, p90_days=None)
+    values.sort()
+    median, p90 = (float(values[_nearest_rank(len(values), p) - 1]) for p in (50, 90))
+    return Delay(count=len(values), median_days=median, p90_days=p90)
 
 
-def _reached_from_rows(
-    session: Session, events: Any, days: dict[Status, Any], in_period: list[Any]
-) -> Reached:
-    """Statuses reached and delays from one read of the grouped events: counted, and the
-    delays sorted in Python for the nearest-rank percentiles."""
-    rows = session.execute(
-        select(events.c.eligible, events.c.out, *days.values())
-        .select_from(Request)
-        .join(events, events.c.rid == Request.id)
-        .where(*in_period)
-    ).all()
-    eligible = sum(1 for row in rows if row[0] == 1)
-    out = sum(1 for row in rows if row[1] == 1 and row[0] != 1)
-    delays = {}
-    for column, status in enumerate(days, start=2):
-        values = sorted(row[column] for row in rows if row[column] is not None)
-        n = len(values)
-        if n == 0:
-            delays[status] = _delay(0, None, None)
-            continue
-        median, p90 = (values[_nearest_rank(n, p) - 1] for p in (50, 90))
-        delays[status] = _delay(n, median, p90)
-    return Reached(eligible, out, delays)
+def _delays(session: Session, dialect: str, in_period: tuple[Any, ...]) -> dict[Status, Delay]:
+    """Days from the request to its first proposal and to its orientation: how many, the
+    median and the 90th percentile (nearest rank; requests that never got there are left
+    out). The few tens of thousands of delays are sorted in Python: SQLite has no percentile
+    aggregate, and PostgreSQL's percentile_disc took longer than reading them."""
+    reached = or_(Request.first_proposed_at.is_not(None), Request.oriented_at.is_not(None))
+    query = select(
+        _days_between(dialect, Request.first_proposed_at, Request.created_at),
+        _days_between(dialect, Request.oriented_at, Request.created_at),
+    ).where(*in_period, reached)
+    # The driver's own tuples of floats: tens of thousands of result rows built for nothing
+    # would cost more than the query.
+    rows = session.connection().execute(query).cursor.fetchall()
+    proposal = [row[0] for row in rows if row[0] is not None]
+    orientation = [row[1] for row in rows if row[1] is not None]
+    return {Status.PROPOSED: _delay(proposal), Status.ORIENTED: _delay(orientation)}
 
 
 def _doctors(

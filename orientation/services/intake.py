@@ -8,7 +8,7 @@ acknowledgement in the outbox, audit: all committed together or not at all. A cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
@@ -37,8 +37,10 @@ from orientation.links import LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.bulk import insert_together
 from orientation.services.contact import is_mobile
+from orientation.services.household import Household
 from orientation.services.intake_validation import IntakeData
 from orientation.services.references import new_reference
+from orientation.services.workflow import reached_columns
 
 
 @dataclass(frozen=True)
@@ -103,18 +105,6 @@ class Submitted:
                    private_token(signer, request.id), created=False)  # fmt: skip
 
 
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def is_priority(data: IntakeData, today: date) -> bool:
-    """70 and over, under 6, ALD, or CSS/AME (DESIGN.md): a flag, never a doctor filter."""
-    return data.css_ame or any(
-        p.ald or age_on(p.birth_date, today) >= 70 or age_on(p.birth_date, today) < 6
-        for p in data.persons
-    )
-
-
 def private_token(signer: LinkSigner, request_id: int) -> str:
     return signer.make(LinkPurpose.PATIENT_REQUEST, request_id)
 
@@ -172,9 +162,13 @@ def submit_request(
         "need_home_visits": data.need_home_visits,
         "need_reduced_mobility": data.need_reduced_mobility,
         "need_chronic_followup": data.need_chronic_followup, "language": data.language,
-        "css_ame": data.css_ame, "is_priority": is_priority(data, now.date()),
-        "comment": data.comment, "consent_at": now, "agrees_to_survey": data.agrees_to_survey,
-        "created_at": now, "updated_at": now, "submission_key": key,
+        "css_ame": data.css_ame, "comment": data.comment, "consent_at": now,
+        "agrees_to_survey": data.agrees_to_survey, "created_at": now, "updated_at": now,
+        "submission_key": key,
+        # 70 and over, under 6, ALD, CSS/AME (DESIGN.md): a priority, never a doctor filter.
+        **Household.of([(p.birth_date, p.ald) for p in data.persons], now.date())
+        .columns(data.css_ame),
+        **reached_columns(status, now),
     }  # fmt: skip
     actor = "patient" if source in (Source.QUESTIONNAIRE, Source.API) else ""
     received = Status.RECEIVED.value

@@ -3,15 +3,17 @@
 `send_surveys` sends one signed link to each patient oriented during the year who agreed to
 be contacted; never a reminder. The answer goes to SurveyAnswer, which knows the territory and
 the year but not the request; the request only records that it was answered, so that a link
-cannot be answered twice.
+cannot be answered twice. Nothing written with the answer says when it came (no timestamp, no
+sequential id, the request's updated_at left alone): answers cannot be lined up with requests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Request, Status, SurveyAnswer, Territory
@@ -88,21 +90,27 @@ def open_survey(session: Session, signer: LinkSigner, token: str) -> tuple[Reque
     request = session.get(Request, claims.subject_id)
     if request is None or not claims.extra.isdigit() or request.survey_sent_at is None:
         raise LinkInvalid()
-    if request.survey_answered_at is not None:
+    if request.survey_answered:
         raise AlreadyAnswered()
     return request, int(claims.extra)
 
 
-def answer_survey(
-    session: Session, request: Request, year: int, answer: SurveyInput, now: datetime
-) -> None:
-    """Store the answer apart from the request, and mark the request answered; commits."""
-    if request.survey_answered_at is not None:
-        raise AlreadyAnswered()
+def answer_survey(session: Session, request: Request, year: int, answer: SurveyInput) -> None:
+    """Store the answer apart from the request and mark the request answered, writing no
+    time on either; commits. Raise AlreadyAnswered if the link was used meanwhile."""
     if not 1 <= answer.satisfaction <= 5:
         raise ValueError("satisfaction out of 1..5")
-    # Only the day is kept on the request, so that it cannot be matched to an answer by time.
-    request.survey_answered_at = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # One UPDATE that only succeeds once (two tabs posting together cannot both answer), and
+    # that sets updated_at to itself: its onupdate would otherwise stamp the answering time.
+    marked: Any = session.execute(
+        update(Request)
+        .where(Request.id == request.id, Request.survey_answered.is_(False))
+        .values(survey_answered=True, updated_at=Request.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    if marked.rowcount != 1:
+        session.rollback()
+        raise AlreadyAnswered()
     session.add(
         SurveyAnswer(
             territory_id=request.territory_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from models import OPEN_STATUSES, Request, RequestEvent, Status
 
@@ -25,6 +26,28 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.CLOSED: frozenset(),
     Status.WITHDRAWN: frozenset(),
 }  # fmt: skip
+
+
+def reached_columns(to: Status, at: datetime) -> dict[str, Any]:
+    """What reaching this status sets on the request for the indicators (statuses ever
+    reached, first proposal, orientation); for writers of plain rows (intake)."""
+    if to is Status.ELIGIBLE:
+        return {"reached_eligible": True}
+    if to is Status.OUT_OF_TERRITORY:
+        return {"reached_out_of_territory": True}
+    if to is Status.PROPOSED:
+        return {"first_proposed_at": at}
+    if to is Status.ORIENTED:
+        return {"oriented_at": at}
+    return {}
+
+
+def note_reached(request: Request, to: Status, at: datetime) -> None:
+    """Keep the request's indicator columns right when it reaches a status at `at`."""
+    for name, value in reached_columns(to, at).items():
+        if name == "first_proposed_at" and request.first_proposed_at is not None:
+            continue  # the first proposal counts, not a later one after a refusal
+        setattr(request, name, value)
 
 
 def change_status(
@@ -54,6 +77,7 @@ def change_status(
     request.events.append(event)
     request.status = to
     request.updated_at = now
+    note_reached(request, to, now)
     if to in (Status.CLOSED, Status.WITHDRAWN, Status.ORIENTED):
         request.closed_at = now
     return event
