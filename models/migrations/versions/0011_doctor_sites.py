@@ -5,7 +5,7 @@ move: every doctor keeps the site it had, and gets more only when some are added
 status `DECLINED` (an invited doctor said no) needs no change: the enum is stored as text.
 
 Revision ID: 0011
-Revises: 0009 (to be re-pointed at 0010 when that migration lands)
+Revises: 0010
 Create Date: 2026-11-24 09:00:00
 """
 
