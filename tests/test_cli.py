@@ -12,7 +12,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Doctor, Request, Status, Territory, User
+from models import Doctor, Request, Source, Status, Territory, User
 
 
 def test_init_loads_every_commune_of_the_region(runner: FlaskCliRunner) -> None:
@@ -87,6 +87,20 @@ def test_demo_creates_a_cpts_doctors_requests_and_prints_logins(
         )
         == 1
     )
+
+
+def test_demo_professional_referrals_name_their_referrer(
+    runner: FlaskCliRunner, session: Session
+) -> None:
+    # The indicators count "professionals who referred patients" from the referrer: a demo
+    # referral without one showed "Professionnel 1" next to "0 professionnels".
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    referred = session.execute(
+        select(Request.referrer_id, User.email)
+        .outerjoin(User, User.id == Request.referrer_id)
+        .where(Request.source == Source.PROFESSIONAL)
+    ).all()
+    assert referred and all(email == "pharmacie@lys-armentieres.demo" for _, email in referred)
 
 
 def test_demo_login_printed_by_the_command_works(runner: FlaskCliRunner, client) -> None:  # type: ignore[no-untyped-def]

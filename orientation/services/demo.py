@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import shapely
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from geo.communes import Gazetteer
@@ -333,4 +333,21 @@ def seed_demo(session: Session, gazetteer: Gazetteer, now: datetime) -> list[Dem
         else:
             accounts.set_password(user, password)
         logins.append(DemoLogin(email, password, role.value, territory.name))
+        if role is Role.REFERRER:
+            _referred_by(session, user)
     return logins
+
+
+def _referred_by(session: Session, referrer: User) -> None:
+    """The demo's professional referrals name the demo pharmacist, as a real referral does."""
+    session.flush()
+    session.execute(
+        update(Request)
+        .where(
+            Request.territory_id == referrer.territory_id,
+            Request.source == Source.PROFESSIONAL,
+            Request.is_demo.is_(True),
+            Request.referrer_id.is_(None),
+        )
+        .values(referrer_id=referrer.id)
+    )
