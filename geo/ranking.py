@@ -191,9 +191,7 @@ def _reasons(
     return tuple(reasons)
 
 
-def _nearest_per_doctor(
-    ids: np.ndarray, keys: np.ndarray, km: np.ndarray, k: int
-) -> np.ndarray:
+def _nearest_per_doctor(ids: np.ndarray, keys: np.ndarray, km: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k nearest doctors' nearest sites, nearest first (ties: id, site)."""
     order = np.lexsort((keys, ids, km))
     seen: set[int] = set()
