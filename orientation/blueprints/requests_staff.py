@@ -157,7 +157,7 @@ def _render_case(
         proposed = accepted or (
             [(c.doctor, c.distance_km) for c in ranking.candidates[:3]] if ranking else []
         )
-    draft = draft_proposal(g.territory, found, proposed, _links())
+    draft = draft_proposal(g.session, g.territory, found, proposed, _links())
     values = values or {}
     sms_text = values.get("sms_body", draft.sms)
     return render_template(

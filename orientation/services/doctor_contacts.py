@@ -26,9 +26,9 @@ from models import (
     Territory,
 )
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services.matching import needs_labels, patient_needs
+from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
 from orientation.services.workflow import change_status, record_event
 
@@ -156,7 +156,9 @@ def ask_doctors(
         session.add(contact)
         session.flush()  # the id goes into the signed links
         channel, recipient = route
-        rendered = render_message(
+        rendered = render_for_territory(
+            session,
+            territory.id,
             "doctor_request",
             channel,
             {

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from models import Doctor, Message, Territory, VolunteerStatus
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.services.doctor_refresh import preferred_target
 from orientation.services.doctors import record_change
+from orientation.services.message_templates import render_for_territory
 
 PARIS = ZoneInfo("Europe/Paris")
 # Who a coordinator may invite one by one; the bulk action only takes NOT_YET.
@@ -56,7 +56,9 @@ def _queue(
     target = preferred_target(doctor)
     assert target is not None  # callers checked
     channel, recipient = target
-    message = render_message(
+    message = render_for_territory(
+        session,
+        territory.id,
         "doctor_invitation",
         channel,
         {

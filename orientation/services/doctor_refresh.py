@@ -25,9 +25,9 @@ from models import (
     VolunteerStatus,
 )
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services.doctors import record_change
+from orientation.services.message_templates import render_for_territory
 from orientation.services.overview import availability_cutoff
 
 # Who answered through the link, as shown in "last confirmed ... by ...".
@@ -142,7 +142,9 @@ def send_reminders(
             continue
         channel, recipient = target
         number = 2 if second_due else 1
-        message = render_message(
+        message = render_for_territory(
+            session,
+            territory.id,
             "doctor_reminder",
             channel,
             {

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from models import Request, RequestEvent, Status, Territory
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services.message_templates import render_for_territory
 from orientation.services.patient_links import AlreadyAnswered, patient_channel
 from orientation.services.workflow import change_status, record_event
 
@@ -68,7 +68,9 @@ def send_follow_ups(session: Session, signer: LinkSigner, base_url: str, now: da
                 continue
             channel, recipient = reach
             token = signer.make(LinkPurpose.PATIENT_FOLLOW_UP, request.id)
-            message = render_message(
+            message = render_for_territory(
+                session,
+                territory.id,
                 "followup",
                 channel,
                 {

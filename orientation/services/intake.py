@@ -7,11 +7,12 @@ acknowledgement in the outbox, audit: all committed together or not at all. A cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import ScalarSelect, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from models import (
     Channel,
     LocationPrecision,
     Message,
+    MessageTemplate,
     Person,
     Request,
     RequestEvent,
@@ -32,13 +34,13 @@ from models import (
 )
 from models.tenancy import CrossTenantWrite, scoped_territory
 from notifications.outbox import new_message_row
-from notifications.templates import render_message
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.bulk import insert_together
 from orientation.services.contact import is_mobile
 from orientation.services.household import Household
 from orientation.services.intake_validation import IntakeData
+from orientation.services.message_templates import override_body, render_with_override
 from orientation.services.references import new_reference
 from orientation.services.workflow import reached_columns
 
@@ -53,9 +55,28 @@ class IntakeTerritory:
     contact_phone: str
     contact_email: str
     insee_codes: frozenset[str]
+    # The CPTS's own wording of the acknowledgement, by channel (absent: the shipped text).
+    acknowledgement_texts: Mapping[Channel, str] = field(default_factory=dict)
 
 
 _territories = Territory.__table__.c
+_templates = MessageTemplate.__table__.c
+_ACK_CHANNELS = (Channel.SMS, Channel.EMAIL)
+
+
+def _acknowledgement_text(channel: Channel) -> ScalarSelect[str]:
+    # In the territory's query rather than a query of its own: no round trip more per POST.
+    return (
+        select(_templates.body)
+        .where(
+            _templates.territory_id == _territories.id,
+            _templates.key == "acknowledgement",
+            _templates.channel == channel,
+        )
+        .scalar_subquery()
+    )
+
+
 _TERRITORY_BY_SLUG = (
     select(
         _territories.id,
@@ -64,6 +85,7 @@ _TERRITORY_BY_SLUG = (
         _territories.contact_phone,
         _territories.contact_email,
         func.aggregate_strings(TerritoryCommune.__table__.c.insee, ","),
+        *(_acknowledgement_text(channel) for channel in _ACK_CHANNELS),
     )  # fmt: skip
     .select_from(Territory.__table__)
     .outerjoin(
@@ -85,7 +107,8 @@ def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
     if row is None:
         return None
     codes = frozenset(row[5].split(",")) if row[5] else frozenset()
-    return IntakeTerritory(row[0], row[1], row[2], row[3], row[4], codes)
+    texts = {c: text for c, text in zip(_ACK_CHANNELS, row[6:], strict=True) if text is not None}
+    return IntakeTerritory(row[0], row[1], row[2], row[3], row[4], codes, texts)
 
 
 @dataclass(frozen=True)
@@ -201,7 +224,9 @@ def submit_request(
     ]  # fmt: skip
     token = private_token(signer, request_id)
     submitted = Submitted(request_id, reference, status, source, token, created=True)
-    acknowledgement = _acknowledgement(territory, submitted, data, f"{base_url}/suivi/{token}", now)
+    acknowledgement = _acknowledgement(
+        session, territory, submitted, data, f"{base_url}/suivi/{token}", now
+    )
     entry = audit.entry_row(
         "request.submitted", territory_id=territory.id, user_id=actor_user_id,
         actor_label=actor, object_type="request", object_id=request_id, ip=ip,
@@ -231,6 +256,7 @@ def acknowledgement_channel(phone: str, email: str, preferred_channel: str) -> C
 
 
 def _acknowledgement(
+    session: Session,
     territory: Territory | IntakeTerritory,
     submitted: Submitted,
     data: IntakeData,
@@ -241,7 +267,12 @@ def _acknowledgement(
     channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
     if channel is None:
         return None
-    message = render_message(
+    override = (
+        territory.acknowledgement_texts.get(channel)
+        if isinstance(territory, IntakeTerritory)
+        else override_body(session, territory.id, "acknowledgement", channel)
+    )
+    message = render_with_override(
         "acknowledgement",
         channel,
         {
@@ -252,6 +283,7 @@ def _acknowledgement(
             "link": link,
             "out_of_territory": submitted.status is Status.OUT_OF_TERRITORY,
         },
+        override,
     )
     return new_message_row(
         territory_id=territory.id,

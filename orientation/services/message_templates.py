@@ -6,6 +6,7 @@ typo never reaches a patient as a broken message.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,8 @@ from notifications import templates as shipped
 from notifications.sms import SmsLength, sms_length
 from notifications.templates import MessageTemplateError, RenderedMessage, render_message
 from orientation.services import audit
+
+logger = logging.getLogger(__name__)
 
 MAX_TEMPLATE_LENGTH = 5000
 
@@ -94,12 +97,36 @@ def _override(
     )
 
 
+def override_body(session: Session, territory_id: int, key: str, channel: Channel) -> str | None:
+    """The CPTS's own text of a template, or None: the shipped one applies."""
+    override = _override(session, territory_id, key, channel)
+    return override.body if override else None
+
+
+def render_with_override(
+    key: str, channel: Channel, context: Mapping[str, Any], override: str | None
+) -> RenderedMessage:
+    """Render the CPTS's text; should it fail on real values, the shipped text instead.
+
+    An edited text is checked with sample values when it is saved, but a real value can still
+    break it (a filter on an empty list...). The message then goes out in the shipped wording:
+    a patient's submission or a doctor's reminder never fails because of a template.
+    """
+    if override is not None:
+        try:
+            return render_message(key, channel, context, override=override)
+        except MessageTemplateError:
+            logger.warning("edited template %s.%s failed; shipped text used", key, channel.value)
+    return render_message(key, channel, context)
+
+
 def render_for_territory(
     session: Session, territory_id: int, key: str, channel: Channel, context: Mapping[str, Any]
 ) -> RenderedMessage:
     """Render a message with the CPTS's own wording when it has one."""
-    override = _override(session, territory_id, key, channel)
-    return render_message(key, channel, context, override=override.body if override else None)
+    return render_with_override(
+        key, channel, context, override_body(session, territory_id, key, channel)
+    )
 
 
 def list_templates(session: Session, territory_id: int) -> list[TemplateEntry]:

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from models import Channel, Doctor, Request, Status, Territory
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.services.contact import display_phone
 from orientation.services.doctor_contacts import Links, accepted_doctors, cancel_open_contacts
+from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
 from orientation.services.workflow import change_status, record_event
 
@@ -61,7 +61,11 @@ def _distance(km: float | None) -> str:
 
 
 def draft_proposal(
-    territory: Territory, request: Request, doctors: list[tuple[Doctor, float | None]], links: Links
+    session: Session,
+    territory: Territory,
+    request: Request,
+    doctors: list[tuple[Doctor, float | None]],
+    links: Links,
 ) -> Draft:
     """The texts the coordinator starts from (per-CPTS templates), to edit before sending."""
     context = {
@@ -79,8 +83,8 @@ def draft_proposal(
             for d, km in doctors
         ],
     }
-    sms = render_message("proposal", Channel.SMS, context)
-    email = render_message("proposal", Channel.EMAIL, context)
+    sms = render_for_territory(session, territory.id, "proposal", Channel.SMS, context)
+    email = render_for_territory(session, territory.id, "proposal", Channel.EMAIL, context)
     return Draft(sms=sms.body, email_subject=email.subject, email_body=email.body)
 
 

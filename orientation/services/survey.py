@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from models import Request, Status, SurveyAnswer, Territory
 from notifications.outbox import queue_message
-from notifications.templates import render_message
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services.message_templates import render_for_territory
 from orientation.services.patient_links import AlreadyAnswered, patient_channel
 
 COMMENT_MAX = 1000
@@ -65,7 +65,9 @@ def send_surveys(
         channel, recipient = reach
         territory = territories[request.territory_id]
         token = signer.make(LinkPurpose.PATIENT_SURVEY, request.id, extra=str(year))
-        message = render_message(
+        message = render_for_territory(
+            session,
+            territory.id,
             "survey",
             channel,
             {
