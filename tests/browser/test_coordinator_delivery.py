@@ -23,6 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
@@ -155,7 +156,7 @@ def test_a_coordinator_sends_a_proposal_that_twilio_and_smtp_really_deliver_then
     assert "Dr Alex Dupont" in page.locator("table.ranked").inner_text()
     page.get_by_label("Solliciter Dr Alex Dupont").check()
     page.get_by_role("button", name="Solliciter les médecins cochés").click()
-    assert page.get_by_text("1 médecin(s) sollicité(s).").is_visible()
+    expect(page.get_by_text("1 médecin(s) sollicité(s).")).to_be_visible()
     assert "sent 1," in _dispatch(app)
     asked = inbox.body_to("dupont@example.org")
     assert "Odette" not in asked and "Lemaire" not in asked  # only what the doctor needs
@@ -163,9 +164,9 @@ def test_a_coordinator_sends_a_proposal_that_twilio_and_smtp_really_deliver_then
     doctor_page = page.context.new_page()
     doctor_page.goto(accept)
     doctor_page.get_by_role("button", name="Oui, je peux le prendre").click()
-    assert doctor_page.get_by_role(
-        "heading", name="Merci, votre accord est enregistré"
-    ).is_visible()
+    expect(
+        doctor_page.get_by_role("heading", name="Merci, votre accord est enregistré")
+    ).to_be_visible()
     doctor_page.close()
 
     # The proposal, by SMS and e-mail.
@@ -175,7 +176,7 @@ def test_a_coordinator_sends_a_proposal_that_twilio_and_smtp_really_deliver_then
         "Dr Dupont peut devenir votre medecin traitant : 03 20 00 00 01."
     )
     page.get_by_role("button", name="Envoyer la proposition").click()
-    assert page.get_by_text("Proposition envoyée (sms, email).").is_visible()
+    expect(page.get_by_text("Proposition envoyée (sms, email).")).to_be_visible()
     assert "sent 2," in _dispatch(app)
 
     sms = [m for m in twilio_server.messages if m.to == "+33612345678"]
@@ -205,7 +206,7 @@ def test_a_coordinator_sends_a_proposal_that_twilio_and_smtp_really_deliver_then
 
     page.get_by_label("Médecin traitant choisi").select_option(label="Dr Alex Dupont")
     page.get_by_role("button", name="Marquer comme orientée").click()
-    assert page.get_by_text("La demande est orientée.").is_visible()
+    expect(page.get_by_text("La demande est orientée.")).to_be_visible()
     session.expire_all()
     done = session.get(Request, request.id)
     assert done is not None and done.status is Status.ORIENTED

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -77,10 +78,10 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     ranked = page.locator("table.ranked")
     assert "Dr Alex Dupont" in ranked.inner_text() and "Sansvisite" not in ranked.inner_text()
     page.get_by_text("Médecins écartés et pourquoi (1)").click()
-    assert page.get_by_text("ne fait pas de visites à domicile").is_visible()
+    expect(page.get_by_text("ne fait pas de visites à domicile")).to_be_visible()
     page.get_by_label("Solliciter Dr Alex Dupont").check()
     page.get_by_role("button", name="Solliciter les médecins cochés").click()
-    assert page.get_by_text("1 médecin(s) sollicité(s).").is_visible()
+    expect(page.get_by_text("1 médecin(s) sollicité(s).")).to_be_visible()
 
     asked = session.scalars(select(Message).where(Message.doctor_id == doctor.id)).one()
     accept = re.findall(r"http://localhost(/medecin/reponse/\S+)", asked.body)[0]
@@ -88,9 +89,9 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     doctor_page.goto(live_server + accept)
     assert "Odette" not in doctor_page.content()
     doctor_page.get_by_role("button", name="Oui, je peux le prendre").click()
-    assert doctor_page.get_by_role(
-        "heading", name="Merci, votre accord est enregistré"
-    ).is_visible()
+    expect(
+        doctor_page.get_by_role("heading", name="Merci, votre accord est enregistré")
+    ).to_be_visible()
     doctor_page.close()
 
     page.reload()
@@ -104,7 +105,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     assert "GSM-7" in counter.inner_text() and "1 SMS" in counter.inner_text()
     page.screenshot(path=str(shots / "request.png"), full_page=True)
     page.get_by_role("button", name="Envoyer la proposition").click()
-    assert page.get_by_text("Proposition envoyée (sms, email).").is_visible()
+    expect(page.get_by_text("Proposition envoyée (sms, email).")).to_be_visible()
 
     proposals = session.scalars(
         select(Message).where(Message.purpose == "proposal").order_by(Message.channel)
@@ -121,7 +122,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
 
     page.get_by_label("Médecin traitant choisi").select_option(label="Dr Alex Dupont")
     page.get_by_role("button", name="Marquer comme orientée").click()
-    assert page.get_by_text("La demande est orientée.").is_visible()
+    expect(page.get_by_text("La demande est orientée.")).to_be_visible()
     session.refresh(request)
     assert request.status == Status.ORIENTED and request.oriented_doctor_id == doctor.id
     session.refresh(doctor)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
@@ -49,7 +50,7 @@ def test_a_doctor_confirms_on_a_phone_and_the_coordinator_sees_it_on_the_map(
     phone.get_by_label("Jusqu'à combien de kilomètres ?").fill("5")
     phone.get_by_role("button", name="Enregistrer mes disponibilités").click()
     assert phone.get_by_role("heading", level=1).inner_text() == "Merci, c'est enregistré"
-    assert phone.get_by_text("Vous acceptez de nouveaux patients (4").is_visible()
+    expect(phone.get_by_text("Vous acceptez de nouveaux patients (4")).to_be_visible()
 
     page = desktop_page
     page.goto(live_server + "/connexion")
@@ -99,7 +100,7 @@ def test_a_coordinator_places_an_unplaced_doctor_by_clicking_the_map(
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url(live_server + "/espace/")
     page.goto(f"{live_server}/espace/medecins/{doctor.id}")
-    assert page.get_by_text("Non placé sur la carte : exclu du classement.").is_visible()
+    expect(page.get_by_text("Non placé sur la carte : exclu du classement.")).to_be_visible()
     page.wait_for_selector("#place-map[data-doctor-count]")
     page.locator("#place-map").click()  # the middle of the territory
     page.get_by_text("Cabinet placé ici").wait_for()
@@ -243,7 +244,7 @@ def test_the_doctors_form_has_no_serious_accessibility_violation(
         page.get_by_label("Pas pour le moment, jusqu'à une date").check()
         page.get_by_role("button", name="Enregistrer mes disponibilités").click()
         error = page.get_by_text("Indiquez jusqu'à quelle date (JJ/MM/AAAA).")
-        assert error.is_visible()
+        expect(error).to_be_visible()
         described = page.get_by_label("En pause jusqu'au").get_attribute("aria-describedby")
         assert described is not None and "paused_until-error" in described
     finally:
