@@ -34,6 +34,7 @@ from models import (
     VolunteerStatus,
 )
 from orientation.services import accounts
+from orientation.services.doctor_refresh import BY_DOCTOR
 from orientation.services.household import store_household
 from orientation.services.references import new_reference
 from orientation.services.territories import TerritoryInput, add_territory
@@ -143,7 +144,7 @@ def _doctors(
                 languages="anglais" if i % 4 == 0 else ("arabe" if i % 7 == 0 else ""),
                 step_free_access=i % 2 == 0,
                 confirmed_at=confirmed,
-                confirmed_by="doctor_link",
+                confirmed_by=BY_DOCTOR,
                 is_demo=True,
             )
         )
