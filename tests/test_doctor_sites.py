@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -187,7 +188,9 @@ def test_ranking_measures_from_the_nearest_site_and_lists_the_doctor_once(
 ) -> None:
     # The household lives in Armentières; the doctor's main practice is in Houplines and a
     # secondary site in Armentières itself.
-    doctor = make_doctor(coordinator, insee=HOUPLINES, last_name="Deuxsites")
+    doctor = make_doctor(
+        coordinator, insee=HOUPLINES, last_name="Deuxsites", practice_address="1 rue de Lille"
+    )
     armentieres = gazetteer().get(ARMENTIERES)
     assert armentieres is not None
     session.add(
@@ -211,6 +214,10 @@ def test_ranking_measures_from_the_nearest_site_and_lists_the_doctor_once(
     page = client.get(f"/espace/demandes/{request.id}").get_data(as_text=True)
     assert page.count("Dr Alex Deuxsites") >= 1
     assert "3 place du Général de Gaulle 59280" in page and "site secondaire" in page
+    # The proposal drafted for the patient gives the address the distance was measured from.
+    sms = html.unescape(page.split('name="sms_body"', 1)[1].split("</textarea>", 1)[0])
+    assert "Dr Alex Deuxsites, 3 place du Général de Gaulle, 59280" in sms
+    assert "1 rue de Lille" not in sms
 
 
 def test_the_map_shows_every_placed_site_of_a_volunteer(

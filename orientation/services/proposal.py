@@ -9,13 +9,16 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Channel, Doctor, Request, Status, Territory
+from geo.ranking import haversine_km
+from models import Channel, Doctor, DoctorSite, Request, Status, Territory
 from notifications.outbox import queue_message
 from orientation.services.contact import display_phone
 from orientation.services.doctor_contacts import Links, accepted_doctors, cancel_open_contacts
+from orientation.services.matching import patient_point
 from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
 from orientation.services.workflow import change_status, record_event
@@ -68,6 +71,7 @@ def draft_proposal(
     links: Links,
 ) -> Draft:
     """The texts the coordinator starts from (per-CPTS templates), to edit before sending."""
+    addresses = _addresses_nearest(session, request, [d for d, _ in doctors])
     context = {
         "territory_name": territory.name,
         "territory_phone": territory.contact_phone,
@@ -76,7 +80,7 @@ def draft_proposal(
         "doctors": [
             {
                 "name": d.display_name,
-                "address": ", ".join(x for x in (d.practice_address, d.postal_code) if x),
+                "address": addresses[d.id],
                 "phone": display_phone(d.phone) if d.phone else "non communiqué",
                 "distance": _distance(km),
             }
@@ -86,6 +90,38 @@ def draft_proposal(
     sms = render_for_territory(session, territory.id, "proposal", Channel.SMS, context)
     email = render_for_territory(session, territory.id, "proposal", Channel.EMAIL, context)
     return Draft(sms=sms.body, email_subject=email.subject, email_body=email.body)
+
+
+def _addresses_nearest(session: Session, request: Request, doctors: list[Doctor]) -> dict[int, str]:
+    """Each doctor's practice nearest the household: the site the ranking measured from.
+
+    A doctor with secondary sites is ranked by the nearest one; the patient must be sent that
+    site's address, not the main practice's, beside the distance quoted.
+    """
+    places: dict[int, list[tuple[str, str, float | None, float | None]]] = {
+        d.id: [(d.practice_address, d.postal_code, d.lat, d.lon)] for d in doctors
+    }
+    if places:
+        for site in session.scalars(
+            select(DoctorSite).where(DoctorSite.doctor_id.in_(places)).order_by(DoctorSite.id)
+        ):
+            places[site.doctor_id].append((site.address, site.postal_code, site.lat, site.lon))
+
+    home = patient_point(request)  # the point the ranking measured from
+
+    def nearest(options: list[tuple[str, str, float | None, float | None]]) -> tuple[str, str]:
+        placed = [o for o in options if o[2] is not None and o[3] is not None]
+        if home is None or len(placed) < 2:
+            return options[0][0], options[0][1]
+        lats, lons = np.array([o[2] for o in placed]), np.array([o[3] for o in placed])
+        km = haversine_km(home[0], home[1], lats, lons)
+        best = placed[int(km.argmin())]
+        return best[0], best[1]
+
+    return {
+        doctor_id: ", ".join(x for x in nearest(options) if x)
+        for doctor_id, options in places.items()
+    }
 
 
 def _doctor_note(doctors: list[tuple[Doctor, float | None]]) -> str:
