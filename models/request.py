@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -72,6 +73,9 @@ FIGURE_COLUMNS = (
 )  # fmt: skip
 # Months, delays and referring professionals: a range of dates first.
 REPORT_COLUMNS = ("territory_id", "created_at", "first_proposed_at", "oriented_at", "referrer_id")
+# Where the partial indexes hold a row (the indicators' queries repeat these conditions).
+REFERRED = "referrer_id IS NOT NULL"
+REACHED = "first_proposed_at IS NOT NULL OR oriented_at IS NOT NULL"
 
 
 class Request(TerritoryOwned, Base):
@@ -85,6 +89,25 @@ class Request(TerritoryOwned, Base):
         Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
         Index("ix_requests_figures", *FIGURE_COLUMNS),
         Index("ix_requests_reports", *REPORT_COLUMNS),
+        # Partial (migration 0012): only the rows the referrers' count and the delays read, so
+        # that PostgreSQL reads them index-only instead of the whole table.
+        Index(
+            "ix_requests_referrers",
+            "territory_id",
+            "created_at",
+            "referrer_id",
+            postgresql_where=text(REFERRED),
+            sqlite_where=text(REFERRED),
+        ),
+        Index(
+            "ix_requests_delays",
+            "territory_id",
+            "created_at",
+            "first_proposed_at",
+            "oriented_at",
+            postgresql_where=text(REACHED),
+            sqlite_where=text(REACHED),
+        ),
         # Requests the follow-up flagged for a call back: counted and filtered in the queue.
         Index("ix_requests_follow_up", "territory_id", "needs_follow_up", "status"),
     )
