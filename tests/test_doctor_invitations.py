@@ -68,7 +68,9 @@ def test_the_bulk_invite_writes_once_a_day_to_each_not_yet_doctor_with_a_contact
     not_yet(territory)  # no contact
     not_yet(territory, email="d@example.org", volunteer_status=VolunteerStatus.DECLINED)
     make_doctor(territory, email="v@example.org")  # already a volunteer
-    now = utcnow()
+    # 8:00 UTC is morning in Paris, so three hours later is the same Paris day whenever the
+    # suite runs (from utcnow(), a run after 20:00 UTC crossed Paris midnight).
+    now = utcnow().replace(hour=8, minute=0, second=0, microsecond=0)
 
     first = invite_all(session, territory, now, link_of, actor_label="Coord")
     session.commit()
@@ -85,8 +87,11 @@ def test_the_bulk_invite_writes_once_a_day_to_each_not_yet_doctor_with_a_contact
     session.commit()
     assert (again.sent, again.already_today) == (0, 2)
     assert len(messages(session)) == 2
+    tomorrow = invite_all(session, territory, now + timedelta(days=1), link_of, actor_label="Coord")
+    session.commit()
+    assert (tomorrow.sent, tomorrow.already_today) == (2, 0)  # a new Paris day, a new invite
     events = session.scalars(select(DoctorEvent).where(DoctorEvent.action == "invited")).all()
-    assert sorted(e.doctor_id for e in events) == [by_mail.id, by_sms.id]
+    assert sorted(e.doctor_id for e in events) == sorted([by_mail.id, by_sms.id] * 2)
     assert all(e.source == "coordinator" and e.actor_label == "Coord" for e in events)
 
 
