@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnDefault, Connection, TextClause, bindparam, insert, text
+from sqlalchemy import ColumnDefault, Connection, Insert, TextClause, bindparam, insert, text
 from sqlalchemy.orm import Session
 
 
@@ -80,7 +80,7 @@ def insert_together(
     batches = [(model, rows) for model, rows in batches if rows]
     if connection.dialect.name != "postgresql" or len(batches) < 2:
         for model, rows in batches:
-            connection.execute(_INSERTS.setdefault(model, insert(model)), rows)
+            connection.execute(_insert_of(model), rows)
         return
     # INSERTs in a WITH clause run as one statement: one round trip instead of one per table
     # (four in a questionnaire submission: persons, events, acknowledgement, audit entry).
@@ -126,12 +126,7 @@ def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> TextClause
 def _with_defaults(model: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows completed with the columns' Python-side defaults (created_at...), of which a
     text statement knows nothing."""
-    defaults = {
-        column.key: column.default
-        for column in model.__table__.columns
-        if isinstance(column.default, ColumnDefault)
-        and (column.default.is_scalar or column.default.is_callable)
-    }
+    defaults = _defaults_of(model)
     return [
         {
             **{
@@ -145,5 +140,19 @@ def _with_defaults(model: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str,
     ]
 
 
-# Built once per table: a statement made per call costs its construction and cache key again.
-_INSERTS: dict[Any, Any] = {}
+@cache
+def _defaults_of(model: Any) -> dict[str, ColumnDefault]:
+    """The columns' Python-side defaults of a model, read from its table once."""
+    return {
+        column.key: column.default
+        for column in model.__table__.columns
+        if isinstance(column.default, ColumnDefault)
+        and (column.default.is_scalar or column.default.is_callable)
+    }
+
+
+@cache
+def _insert_of(model: Any) -> Insert:
+    """The table's INSERT, built once: one made per call costs its construction and its
+    cache key again on every submission."""
+    return insert(model)
