@@ -54,9 +54,18 @@ class LinkSigner:
 
     def __init__(self, secret_key: str) -> None:
         self._secret_key = secret_key
+        # One serializer per purpose, made on first use: they are stateless once built, so a
+        # submission (its private link) or a page (a link read) need not build one again.
+        self._serializers: dict[LinkPurpose, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: LinkPurpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._secret_key, salt=f"orientation-link:{purpose.value}")
+        serializer = self._serializers.get(purpose)
+        if serializer is None:
+            serializer = URLSafeTimedSerializer(
+                self._secret_key, salt=f"orientation-link:{purpose.value}"
+            )
+            self._serializers[purpose] = serializer
+        return serializer
 
     def make(self, purpose: LinkPurpose, subject_id: int, version: int = 0, extra: str = "") -> str:
         """A URL-safe token for one subject (request, doctor, contact attempt...)."""

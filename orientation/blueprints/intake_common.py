@@ -37,7 +37,12 @@ def geocoder() -> Geocoder:
 
 
 def signer() -> LinkSigner:
-    return LinkSigner(settings().secret_key)
+    """One link signer per application (it keeps its serializers)."""
+    extensions = current_app.extensions
+    if "orientation.signer" not in extensions:
+        extensions["orientation.signer"] = LinkSigner(settings().secret_key)
+    result: LinkSigner = extensions["orientation.signer"]
+    return result
 
 
 def client_ip() -> str:
