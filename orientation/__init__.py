@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from models.engine import DatabaseUnavailable, check_connection
     from orientation import auth, blueprints, cli, db, labels, ratelimit, security
     from orientation.extensions import babel, csrf, limiter
+    from orientation.sessions import CookieSessionInterface
 
     settings = settings or load_settings()
     app = Flask(
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # so that HTTPS is seen (HSTS, secure cookies) and rate limits count real clients.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions["orientation.settings"] = settings
+    app.session_interface = CookieSessionInterface()
 
     engine = db.init_app(app, settings.database_url)
     try:
