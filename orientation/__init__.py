@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     csrf.init_app(app)
     limiter.init_app(app)
+    # After the CSRF check (registered above), as the view wrappers did: a forged POST is
+    # refused without counting against its address.
+    app.before_request(limiter.check)
     babel.init_app(app)
     auth.init_app(app)
     security.init_app(app)

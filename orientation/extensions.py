@@ -10,7 +10,12 @@ from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Limits checked once per request, by `limiter.check` in a before_request hook (create_app):
+# with auto_check, Flask-Limiter makes an app-wide pass before every request (for default and
+# application limits, of which there are none) and then a second full pass in each limited
+# view's wrapper; one pass with the view's own limits counts the same hits for half the work.
+# (`check` leaves out application-wide limits, RATELIMIT_APPLICATION: none are set.)
+limiter = Limiter(key_func=get_remote_address, default_limits=[], auto_check=False)
 login_manager = LoginManager()
 
 
