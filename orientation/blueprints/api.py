@@ -14,7 +14,6 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
 from geo.communes import gazetteer
 from models import Source, Territory
@@ -22,6 +21,7 @@ from orientation.blueprints.intake_common import settings, signer, submit
 from orientation.db import db_session
 from orientation.extensions import csrf, limiter
 from orientation.links import LinkExpired, LinkInvalid
+from orientation.services.intake import intake_territory
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, SubmissionSchema
 from orientation.services.patient_link import audit_read, request_of_token
 
@@ -76,7 +76,8 @@ def _errors(errors: dict[str, str], status: int = 422) -> ResponseReturnValue:
 @bp.post("/v1/territories/<slug>/requests")
 @limiter.limit(API_LIMIT)
 def create_request(slug: str) -> ResponseReturnValue:
-    territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+    # What a submission needs of the CPTS in one query, as the questionnaire reads it.
+    territory = intake_territory(db_session(), slug)
     if territory is None:
         return _errors({"slug": "Aucune CPTS ne porte ce nom sur ce service."}, 404)
     payload = request.get_json(silent=True)
