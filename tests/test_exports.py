@@ -110,9 +110,7 @@ def test_the_pseudonymised_export_has_no_name_no_contact_and_age_bands(
     assert line["date de la demande"] == "2026-06-02"
 
 
-def test_an_age_band_changes_on_the_birthday_not_the_day_before(
-    client, coordinator, make_request
-):  # type: ignore[no-untyped-def]
+def test_an_age_band_changes_on_the_birthday_not_the_day_before(client, coordinator, make_request):  # type: ignore[no-untyped-def]
     territory, _ = coordinator
     born = date(1956, 6, 2)  # 70 on the day of the second request
     for day in (1, 2):
