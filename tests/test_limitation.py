@@ -336,3 +336,51 @@ def test_an_erasure_stays_possible(
     assert request.status is Status.WITHDRAWN
     assert request.anonymised_at is not None
     assert [p.last_name for p in request.persons] == [""]
+
+
+def test_a_limited_request_is_not_forwarded_to_another_cpts(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_request: Callable[..., Request],
+    make_user: Callable[..., User],
+) -> None:
+    here = make_territory()
+    lille = make_territory("CPTS Grand Lille", ["59350"])
+    request = make_request(
+        here, Status.OUT_OF_TERRITORY, postal_code="59000", commune_insee="59350"
+    )
+    token = _patient_link(app, request)
+    forward = f"/suivi/{token}/transmettre/{lille.slug}"
+    assert forward in _page(client, f"/suivi/{token}")
+    process_rights_request(
+        session, request, RightKind.LIMITATION, utcnow(), user_id=make_user(here).id
+    )
+    session.commit()
+    assert forward not in _page(client, f"/suivi/{token}")
+    response = client.post(forward, follow_redirects=True)
+    assert "Votre demande n'a pas été transmise" in html.unescape(response.get_data(True))
+    session.expire_all()
+    assert request.status is Status.OUT_OF_TERRITORY
+    assert session.scalars(select(Request.territory_id)).all() == [here.id]
+
+
+def test_a_withheld_message_cannot_be_sent_again_from_the_outbox(
+    client: FlaskClient, session: Session, case: tuple[Request, Doctor, User]
+) -> None:
+    request, doctor, _ = case
+    client.post(
+        f"/espace/demandes/{request.id}/proposition",
+        data={"mode": "send", "channels": ["sms"], "sms_body": "Dr Dupont, 03 20 00 00 01.",
+              "doctor_ids": [str(doctor.id)]},
+    )  # fmt: skip
+    message = session.scalars(select(Message)).one()
+    assert message.status is MessageStatus.QUEUED  # not yet taken by the dispatcher
+    _limit(client, request)
+    session.refresh(message)
+    assert message.status is MessageStatus.FAILED
+    response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
+    assert REFUSED in html.unescape(response.get_data(as_text=True))
+    session.refresh(message)
+    assert message.status is MessageStatus.FAILED
