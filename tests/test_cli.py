@@ -12,7 +12,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Doctor, Request, Source, Status, Territory, User
+from models import Doctor, Request, Source, Status, Territory, User, VolunteerStatus
 
 
 def test_init_loads_every_commune_of_the_region(runner: FlaskCliRunner) -> None:
@@ -73,6 +73,8 @@ def test_demo_creates_a_cpts_doctors_requests_and_prints_logins(
     doctors = session.scalars(select(Doctor).where(Doctor.territory_id == lys.id)).all()
     assert len(doctors) >= 20 and all(d.is_demo and "(démo)" in d.last_name for d in doctors)
     assert len({d.accepting for d in doctors}) == 3  # varied availability
+    # A few GPs as the national directory pre-fills them, for the coordinator to invite.
+    assert 0 < sum(d.volunteer_status is VolunteerStatus.NOT_YET for d in doctors) < 10
     statuses = set(session.scalars(select(Request.status).where(Request.territory_id == lys.id)))
     assert {Status.ELIGIBLE, Status.PROPOSED, Status.ORIENTED} <= statuses
 

@@ -62,6 +62,9 @@ def test_the_csv_export_has_a_bom_semicolons_accents_and_one_line_per_request(
     assert line["téléphone"] == "06 12 34 56 78"
     assert line["70 ans et plus"] == "oui" and line["moins de 6 ans"] == "oui"
     assert line["commune"] == "Armentières"
+    # Dates as the database formats them (UTC), the same on SQLite and PostgreSQL.
+    assert line["date de la demande"] == "2026-03-04T09:00+00:00"
+    assert line["dates de naissance"] == "1950-02-01, 2023-01-01"
 
 
 def test_names_that_look_like_formulas_are_neutralised_in_csv_and_xlsx(
@@ -104,6 +107,20 @@ def test_the_pseudonymised_export_has_no_name_no_contact_and_age_bands(
     line = dict(zip(rows[0], rows[1], strict=True))
     assert line["tranches d'âge"] == "70-79"
     assert line["commune"] == "Armentières"
+    assert line["date de la demande"] == "2026-06-02"
+
+
+def test_an_age_band_changes_on_the_birthday_not_the_day_before(client, coordinator, make_request):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    born = date(1956, 6, 2)  # 70 on the day of the second request
+    for day in (1, 2):
+        make_request(
+            territory, persons=[("Marcel", "Dupont", born)],
+            created_at=datetime(2026, 6, day, 23, 30, tzinfo=UTC),
+        )  # fmt: skip
+    rows = _csv(_download(client, kind="pseudonymised").data)
+    bands = [row[rows[0].index("tranches d'âge")] for row in rows[1:]]
+    assert bands == ["60-69", "70-79"]
 
 
 def test_filters_that_match_nothing_give_a_header_only_file(client, coordinator, make_request):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from orientation.services.doctor_contacts import (
 )
 from orientation.services.proposal import confirm_orientation
 from orientation.services.request_case import CaseError
+from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("doctor_answer", __name__)
 
@@ -97,6 +98,9 @@ def patient_confirm(token: str) -> ResponseReturnValue:
     except CaseError as exc:
         session.rollback()
         return render_template("doctor_answer/confirmed.html", error=str(exc)), 409
+    except ProcessingLimited:
+        session.rollback()
+        return render_template("doctor_answer/confirmed.html", limited=True), 409
     audit.record(
         session,
         "request.patient_confirmed",

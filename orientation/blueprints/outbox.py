@@ -21,6 +21,7 @@ from orientation.services.outbox_view import (
     list_messages,
     retry_message,
 )
+from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("outbox", __name__, url_prefix="/espace")
 
@@ -79,6 +80,8 @@ def retry(message_id: int) -> ResponseReturnValue:
         abort(404)
     except NotRetryable:
         flash(_l("Ce message n'est pas en échec : il n'a pas été renvoyé."), "error")
+    except ProcessingLimited as exc:
+        flash(str(exc), "error")
     else:
         g.session.commit()
         flash(_l("Le message sera renvoyé dans quelques instants."), "success")

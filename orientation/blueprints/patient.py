@@ -29,6 +29,7 @@ from orientation.services.patient_link import (
     withdraw_request,
 )
 from orientation.services.territories import territories_covering
+from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("patient", __name__)
 
@@ -160,8 +161,12 @@ def forward(token: str, slug: str) -> ResponseReturnValue:
     forwarded = req.closed_reason.startswith("transmise")
     if (req.status is not Status.OUT_OF_TERRITORY and not forwarded) or target.id not in covering:
         abort(404)
-    result = forward_request(
-        db_session(), req, target, now=utcnow(), geocoder=geocoder(), signer=signer(),
-        base_url=settings().base_url, ip=client_ip(),
-    )  # fmt: skip
+    try:
+        result = forward_request(
+            db_session(), req, target, now=utcnow(), geocoder=geocoder(), signer=signer(),
+            base_url=settings().base_url, ip=client_ip(),
+        )  # fmt: skip
+    except ProcessingLimited:  # sending it to another CPTS is processing it
+        db_session().rollback()
+        return redirect(url_for("patient.follow_up", token=token, fait="limitee"), code=303)
     return redirect(url_for("patient.confirmation", token=result.token), code=303)

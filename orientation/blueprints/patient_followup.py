@@ -19,6 +19,7 @@ from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkSigner
 from orientation.services import followup, survey
 from orientation.services.patient_links import AlreadyAnswered
+from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("patient_followup", __name__)
 YES_NO_PAIRS = [("oui", "Oui"), ("non", "Non")]
@@ -67,6 +68,8 @@ def _signer() -> LinkSigner:
 def _link_problem(exc: Exception) -> ResponseReturnValue:
     if isinstance(exc, AlreadyAnswered):
         return render_template("followup/link_problem.html", problem="answered"), 409
+    if isinstance(exc, ProcessingLimited):
+        return render_template("followup/link_problem.html", problem="limited"), 409
     if isinstance(exc, LinkExpired):
         return render_template("followup/link_problem.html", problem="expired"), 410
     return render_template("followup/link_problem.html", problem="invalid"), 404
@@ -78,7 +81,7 @@ def follow_up(token: str) -> ResponseReturnValue:
     session = db_session()
     try:
         request = followup.open_follow_up(session, _signer(), token)
-    except (LinkInvalid, AlreadyAnswered) as exc:
+    except (LinkInvalid, AlreadyAnswered, ProcessingLimited) as exc:
         return _link_problem(exc)
     territory = session.get(Territory, request.territory_id)
     form = FollowUpForm()
@@ -87,7 +90,11 @@ def follow_up(token: str) -> ResponseReturnValue:
             got_appointment=form.appointment.data == "oui",
             declared_doctor=form.declared.data == "oui",
         )
-        status = followup.answer_follow_up(session, request, answer, utcnow())
+        try:
+            status = followup.answer_follow_up(session, request, answer, utcnow())
+        except ProcessingLimited as exc:  # limited while the form was open
+            session.rollback()
+            return _link_problem(exc)
         return render_template(
             "followup/follow_up_done.html",
             answer=answer,

@@ -54,6 +54,7 @@ from orientation.services.request_case import (
     get_request,
     override_territory,
 )
+from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("requests_staff", __name__, url_prefix="/espace/demandes")
 COORDINATION = (Role.COORDINATOR, Role.CPTS_ADMIN)
@@ -141,11 +142,17 @@ def _render_case(
 ) -> ResponseReturnValue:
     now = utcnow()
     view = case_view(g.session, g.territory, found, now)
-    try:
-        ranking = rank_doctors(g.session, g.territory, found, now)
-        ranking_error = ""
-    except NoPatientPoint:
-        ranking, ranking_error = None, "Placez d'abord le domicile (latitude et longitude)."
+    limited = found.processing_limited_at is not None
+    ranking_error = ""
+    if limited:
+        # Kept, not worked on: no doctors are matched nor a proposal drafted (the page only
+        # shows what is held, and the actions are not offered).
+        ranking = None
+    else:
+        try:
+            ranking = rank_doctors(g.session, g.territory, found, now)
+        except NoPatientPoint:
+            ranking, ranking_error = None, "Placez d'abord le domicile (latitude et longitude)."
     accepted = accepted_doctors(g.session, found)
     if chosen_ids:
         distances: dict[int, float | None] = {
@@ -157,9 +164,9 @@ def _render_case(
         proposed = accepted or (
             [(c.doctor, c.distance_km) for c in ranking.candidates[:3]] if ranking else []
         )
-    draft = draft_proposal(g.session, g.territory, found, proposed, _links())
+    draft = None if limited else draft_proposal(g.session, g.territory, found, proposed, _links())
     values = values or {}
-    sms_text = values.get("sms_body", draft.sms)
+    sms_text = values.get("sms_body", draft.sms if draft else "")
     return render_template(
         "requests/case.html",
         view=view,
@@ -171,8 +178,8 @@ def _render_case(
         draft=draft,
         sms_text=sms_text,
         sms=sms_length(sms_text),
-        email_subject=values.get("email_subject", draft.email_subject),
-        email_body=values.get("email_body", draft.email_body),
+        email_subject=values.get("email_subject", draft.email_subject if draft else ""),
+        email_body=values.get("email_body", draft.email_body if draft else ""),
         errors=errors or {},
         # After a refused form, the channels as the coordinator left them; else all reachable.
         channels=channels,
@@ -181,6 +188,19 @@ def _render_case(
         call_outcomes=CALL_OUTCOME_LABELS,
         event_labels=EVENT_LABELS,
     ), code
+
+
+@bp.errorhandler(ProcessingLimited)
+def processing_limited(exc: ProcessingLimited) -> ResponseReturnValue:
+    """Any action on a request whose processing the patient limited: nothing is kept of it,
+    the coordinator reads why on the request page (or map.js gets it as JSON)."""
+    g.session.rollback()
+    if request.is_json:
+        return jsonify(error=str(exc), field=""), 409
+    flash(str(exc), "error")
+    return redirect(
+        url_for("requests_staff.case", request_id=(request.view_args or {})["request_id"])
+    )
 
 
 @bp.get("/<int:request_id>")

@@ -68,6 +68,16 @@ class CorrectForm(FlaskForm):
     best_time = StringField("Moment préféré pour être appelé", validators=[Length(max=100)])
 
 
+def _process_form(found: Request) -> ProcessForm:
+    """The rights one can record for this request: limiting it, or lifting its limitation."""
+    form = ProcessForm()
+    left_out = RightKind.LIMITATION if found.processing_limited_at else RightKind.LIMITATION_LIFTED
+    form.kind.choices = [
+        SelectChoice(kind.value, label) for kind, label in RIGHT_LABELS.items() if kind != left_out
+    ]
+    return form
+
+
 def _ip() -> str:
     return request.remote_addr or ""
 
@@ -113,7 +123,7 @@ def rights_request(request_id: int) -> ResponseReturnValue:
         "rgpd/rights_request.html",
         found=found,
         data=data,
-        form=ProcessForm(),
+        form=_process_form(found),
         correct=correct,
     )
 
@@ -138,7 +148,7 @@ def rights_export(request_id: int) -> ResponseReturnValue:
 @staff_required(*STAFF)
 def rights_process(request_id: int) -> ResponseReturnValue:
     found = _request_or_404(request_id)
-    form = ProcessForm()
+    form = _process_form(found)
     if not form.validate_on_submit():
         abort(400)
     kind = RightKind(form.kind.data)
@@ -193,7 +203,11 @@ def rights_correct(request_id: int) -> ResponseReturnValue:
             return redirect(url_for("rgpd.rights_request", request_id=found.id))
     data = export_request_data(g.session, found)
     return render_template(
-        "rgpd/rights_request.html", found=found, data=data, form=ProcessForm(), correct=form
+        "rgpd/rights_request.html",
+        found=found,
+        data=data,
+        form=_process_form(found),
+        correct=form,
     ), 400
 
 

@@ -19,7 +19,7 @@ from models import ContactStatus, DoctorContact, Request, Status, Territory
 from orientation.services.doctor_contacts import Links, ask_doctors
 from orientation.services.matching import NoPatientPoint, rank_doctors
 from orientation.services.request_case import CaseError
-from orientation.services.workflow import record_event
+from orientation.services.workflow import ensure_workable, record_event
 
 PARIS = ZoneInfo("Europe/Paris")
 DAY_START, DAY_END = time(9), time(18)
@@ -91,6 +91,7 @@ def start_cascade(
     user_id: int,
 ) -> None:
     """Begin asking doctors one by one, nearest first (the coordinator's button)."""
+    ensure_workable(request)
     if request.cascade_state == "running":
         raise CaseError("Une cascade est déjà en cours pour cette demande.")
     request.cascade_state = "running"
@@ -132,6 +133,10 @@ def advance_cascades(session: Session, now: datetime, links: Links) -> CascadeSu
     session.flush()
     running = session.scalars(select(Request).where(Request.cascade_state == "running")).all()
     for request in running:
+        if request.processing_limited_at is not None:
+            # rights.limit_processing stops the cascade; a limitation committed while this
+            # pass was reading must not ask the next doctor either.
+            continue
         statuses = set(
             session.scalars(
                 select(DoctorContact.status).where(DoctorContact.request_id == request.id)

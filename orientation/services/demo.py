@@ -35,6 +35,7 @@ from models import (
 )
 from orientation.services import accounts
 from orientation.services.doctor_refresh import BY_DOCTOR
+from orientation.services.doctors import rpps_with_key
 from orientation.services.household import store_household
 from orientation.services.references import new_reference
 from orientation.services.territories import TerritoryInput, add_territory
@@ -145,6 +146,37 @@ def _doctors(
                 step_free_access=i % 2 == 0,
                 confirmed_at=confirmed,
                 confirmed_by=BY_DOCTOR,
+                is_demo=True,
+            )
+        )
+    return doctors
+
+
+def _not_yet_volunteers(
+    territory: Territory, codes: list[str], count: int, rng: random.Random, gazetteer: Gazetteer
+) -> list[Doctor]:
+    """GPs of the territory as the national directory pre-fills them: "pas encore volontaire",
+    no availability, waiting for the coordinator to invite them."""
+    doctors = []
+    for i in range(count):
+        insee = rng.choice(codes)
+        commune = gazetteer.by_insee[insee]
+        lat, lon = _point_near(insee, rng, gazetteer)
+        doctors.append(
+            Doctor(
+                territory_id=territory.id,
+                rpps=rpps_with_key(f"2{rng.randint(0, 999_999_999):09d}"),
+                first_name=rng.choice(_FIRST),
+                last_name=f"{rng.choice(_LAST)} (démo)",
+                practice_address=f"{rng.randint(1, 80)} rue Nationale",
+                postal_code=commune.postal_codes[0],
+                commune_insee=insee,
+                lat=lat,
+                lon=lon,
+                location_precision=LocationPrecision.COMMUNE,
+                email=f"annuaire{i + 1}@{territory.slug}.demo",
+                preferred_channel="email",
+                volunteer_status=VolunteerStatus.NOT_YET,
                 is_demo=True,
             )
         )
@@ -302,6 +334,7 @@ def seed_demo(session: Session, gazetteer: Gazetteer, now: datetime) -> list[Dem
         )
         lys_doctors = _doctors(lys, LYS_ARMENTIERES, 30, rng, gazetteer, now)
         session.add_all(lys_doctors)
+        session.add_all(_not_yet_volunteers(lys, LYS_ARMENTIERES, 4, rng, gazetteer))
         session.add_all(_doctors(lille, GRAND_LILLE, 12, rng, gazetteer, now))
         session.add_all(_requests(lys, gazetteer, now))
         session.flush()

@@ -30,10 +30,12 @@ from orientation.links import LinkPurpose, LinkSigner
 from orientation.services.matching import needs_labels, patient_needs
 from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
-from orientation.services.workflow import change_status, record_event
+from orientation.services.workflow import change_status, ensure_workable, record_event
 
 ANSWERS = ("accept", "decline")
 OPEN_CONTACT = (ContactStatus.ASKED,)
+# A doctor's answer still counts while the request is at one of these.
+ANSWERABLE = (Status.DOCTORS_CONTACTED, Status.IN_PROGRESS, Status.PROPOSED)
 
 
 class AnswerOutcome(enum.StrEnum):
@@ -116,7 +118,11 @@ def ask_doctors(
     user_id: int | None = None,
     in_cascade: bool = False,
 ) -> list[DoctorContact]:
-    """Create a contact per doctor and queue the anonymised message with two signed links."""
+    """Create a contact per doctor and queue the anonymised message with two signed links.
+
+    Raise ProcessingLimited, before anything is written, when the patient limited the
+    processing (RGPD art. 18): a doctor asked is a third party told about the patient."""
+    ensure_workable(request)
     if request.status not in (
         Status.ELIGIBLE,
         Status.IN_PROGRESS,
@@ -234,10 +240,12 @@ def answer_state(case: AnswerCase) -> AnswerOutcome | None:
     """None when the doctor can still answer; otherwise why not."""
     if case.contact.status in (ContactStatus.ACCEPTED, ContactStatus.DECLINED):
         return AnswerOutcome.ALREADY_ANSWERED
-    if case.contact.status != ContactStatus.ASKED or case.request.status not in (
-        Status.DOCTORS_CONTACTED,
-        Status.IN_PROGRESS,
-        Status.PROPOSED,
+    # A limited request's asks are cancelled when it is limited (rights.limit_processing);
+    # the check on the request as well covers an answer racing that limitation.
+    if (
+        case.contact.status != ContactStatus.ASKED
+        or case.request.processing_limited_at is not None
+        or case.request.status not in ANSWERABLE
     ):
         return AnswerOutcome.NO_LONGER_NEEDED
     return None

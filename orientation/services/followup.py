@@ -18,7 +18,7 @@ from notifications.outbox import queue_message
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
 from orientation.services.message_templates import render_for_territory
 from orientation.services.patient_links import AlreadyAnswered, patient_channel
-from orientation.services.workflow import change_status, record_event
+from orientation.services.workflow import change_status, ensure_workable, record_event
 
 PATIENT = "patient"
 
@@ -30,7 +30,8 @@ class FollowUpAnswer:
 
 
 def due_requests(session: Session, territory: Territory, now: datetime) -> list[Request]:
-    """Proposed requests of this territory whose last proposal is old enough, never asked."""
+    """Proposed requests of this territory whose last proposal is old enough, never asked;
+    not those whose processing the patient limited (RGPD art. 18)."""
     proposed_at = (
         select(RequestEvent.request_id.label("rid"), func.max(RequestEvent.at).label("at"))
         .where(RequestEvent.kind == "status", RequestEvent.to_status == Status.PROPOSED.value)
@@ -47,6 +48,7 @@ def due_requests(session: Session, territory: Territory, now: datetime) -> list[
                 Request.status == Status.PROPOSED,
                 Request.follow_up_sent_at.is_(None),
                 Request.anonymised_at.is_(None),
+                Request.processing_limited_at.is_(None),
                 proposed_at.c.at <= cutoff,
             )
             .order_by(Request.id)
@@ -92,22 +94,28 @@ def send_follow_ups(session: Session, signer: LinkSigner, base_url: str, now: da
 
 
 def open_follow_up(session: Session, signer: LinkSigner, token: str) -> Request:
-    """The request behind a follow-up link; raise LinkInvalid, LinkExpired or AlreadyAnswered."""
+    """The request behind a follow-up link; raise LinkInvalid, LinkExpired, AlreadyAnswered,
+    or ProcessingLimited (a link sent before the patient limited the processing)."""
     claims = signer.read(LinkPurpose.PATIENT_FOLLOW_UP, token)
     request = session.get(Request, claims.subject_id)
     if request is None or request.anonymised_at is not None:
         raise LinkInvalid()
     if request.follow_up_answered_at is not None:
         raise AlreadyAnswered()
+    ensure_workable(request)
     return request
 
 
 def answer_follow_up(
     session: Session, request: Request, answer: FollowUpAnswer, now: datetime
 ) -> Status:
-    """Record the patient's answer and move the request; commits. Returns the new status."""
+    """Record the patient's answer and move the request; commits. Returns the new status.
+
+    Raise ProcessingLimited, changing nothing, while the processing is limited: the answer
+    would move the request and put it back in the coordinator's queue."""
     if request.follow_up_answered_at is not None:
         raise AlreadyAnswered()
+    ensure_workable(request)
     request.follow_up_answered_at = now
     note = (
         f"Suivi : premier rendez-vous {'obtenu' if answer.got_appointment else 'non obtenu'}, "

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.orm import Session
@@ -222,6 +223,13 @@ GROUPS = (
     Request.need_home_visits, Request.reached_eligible, Request.reached_out_of_territory,
 )  # fmt: skip
 
+# Planner settings for the grouped count on PostgreSQL (see compute), local to the transaction.
+_GROUPS_IN_INDEX_ORDER = select(
+    func.set_config("enable_hashagg", "off", True),
+    func.set_config("max_parallel_workers_per_gather", "0", True),
+)
+_PLANNER_DEFAULTS = (text("RESET enable_hashagg"), text("RESET max_parallel_workers_per_gather"))
+
 
 def compute(
     session: Session,
@@ -255,6 +263,12 @@ def compute(
     by_status = dict.fromkeys(Status, 0)
     by_source = {source.value: 0 for source in Source}
     rows: list[Any] = []
+    if dialect == "postgresql":
+        # Left to itself, PostgreSQL hashes every request of the period into groups (a
+        # parallel sequential scan: 120-150 ms over 100,000 requests); reading the groups
+        # in the order of ix_requests_figures, index-only, takes a third of that. These
+        # settings last until the end of this statement's transaction, and are reset below.
+        session.execute(_GROUPS_IN_INDEX_ORDER)
     for territory_id in ids:  # one territory at a time: the groups come in index order
         rows += session.execute(
             select(*GROUPS, func.count(), func.sum(Request.persons_count),
@@ -263,6 +277,9 @@ def compute(
                    created < period.end)
             .group_by(*GROUPS)
         ).all()  # fmt: skip
+    if dialect == "postgresql":
+        for reset in _PLANNER_DEFAULTS:
+            session.execute(reset)
     for row in rows:
         status, source, *flags, home, eligible, out, n, persons, doctors = row
         status = Status(status)

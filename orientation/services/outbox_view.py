@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Message, MessageStatus
+from models import Message, MessageStatus, Request
 from notifications.dispatcher import requeue
 from orientation.services import audit
+from orientation.services.workflow import ensure_workable
 
 PAGE_SIZE = 50
 
@@ -80,7 +81,10 @@ def list_messages(
 def retry_message(
     session: Session, message_id: int, *, territory_id: int, user_id: int, now: datetime
 ) -> Message:
-    """Queue a failed message again; the dispatcher sends it once at its next round."""
+    """Queue a failed message again; the dispatcher sends it once at its next round.
+
+    Raise ProcessingLimited for a message of a request whose processing the patient
+    limited (rights.limit_processing withheld it)."""
     message = session.scalar(
         select(Message).where(Message.id == message_id, Message.territory_id == territory_id)
     )
@@ -96,6 +100,9 @@ def retry_message(
         raise MessageNotFound(message_id)
     if message.status is not MessageStatus.FAILED:
         raise NotRetryable(message_id)
+    request = session.get(Request, message.request_id) if message.request_id else None
+    if request is not None:
+        ensure_workable(request)
     requeue(session, message, now)
     audit.record(
         session,

@@ -21,7 +21,7 @@ from orientation.services.doctor_contacts import Links, accepted_doctors, cancel
 from orientation.services.matching import patient_point
 from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
-from orientation.services.workflow import change_status, record_event
+from orientation.services.workflow import change_status, ensure_workable, record_event
 
 PROPOSABLE = (Status.ELIGIBLE, Status.IN_PROGRESS, Status.DOCTORS_CONTACTED, Status.PROPOSED)
 
@@ -145,7 +145,10 @@ def send_proposal(
     now: datetime,
     user_id: int,
 ) -> list[str]:
-    """Queue the proposal by SMS and/or e-mail; status proposed. Returns the channels used."""
+    """Queue the proposal by SMS and/or e-mail; status proposed. Returns the channels used.
+
+    Raise ProcessingLimited when the patient limited the processing (RGPD art. 18)."""
+    ensure_workable(request)
     errors: dict[str, str] = {}
     if request.status not in PROPOSABLE:
         raise CaseError("On ne peut pas envoyer de proposition pour une demande à ce statut.")
@@ -200,7 +203,8 @@ def record_phone_call(
     now: datetime,
     user_id: int,
 ) -> None:
-    """A proposal made on the phone, with its outcome."""
+    """A proposal made on the phone, with its outcome (refused while processing is limited)."""
+    ensure_workable(request)
     if request.status not in PROPOSABLE:
         raise CaseError("On ne peut pas enregistrer d'appel pour une demande à ce statut.")
     text = f"Appel : {CALL_OUTCOME_LABELS[outcome]}."
@@ -225,6 +229,7 @@ def mark_oriented(
     note: str = "",
 ) -> None:
     """The patient has a médecin traitant (the doctor when known)."""
+    ensure_workable(request)
     if request.status != Status.PROPOSED:
         raise CaseError("Une demande est orientée après l'envoi d'une proposition.")
     doctor = session.get(Doctor, doctor_id) if doctor_id is not None else None
@@ -247,7 +252,8 @@ def mark_oriented(
 def close_request(
     session: Session, request: Request, reason: str, *, now: datetime, user_id: int
 ) -> None:
-    """Close an open request with a reason."""
+    """Close an open request with a reason (refused while processing is limited)."""
+    ensure_workable(request)
     reason = reason.strip()
     if len(reason) < 3:
         raise CaseError("Indiquez la raison de la clôture.", "reason")

@@ -103,6 +103,8 @@ class QueueItem:
     need_home_visits: bool
     need_reduced_mobility: bool
     need_chronic_followup: bool
+    # RGPD art. 18: kept, not worked on; one more column of the rows already read.
+    processing_limited_at: datetime | None
     names: str = ""
 
 
@@ -119,6 +121,7 @@ ITEM_COLUMNS = (
     Request.need_home_visits,
     Request.need_reduced_mobility,
     Request.need_chronic_followup,
+    Request.processing_limited_at,
 )
 
 

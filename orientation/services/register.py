@@ -119,7 +119,10 @@ def build_register(territory: Territory) -> ProcessingRegister:
         rights=(
             "Accès, rectification, effacement, limitation et opposition : par le lien "
             "personnel reçu après la demande, ou auprès de la coordination "
-            f"({contacts or 'contact à compléter'}). Réclamation possible auprès de la CNIL "
-            "(www.cnil.fr)."
+            f"({contacts or 'contact à compléter'}). Une demande dont vous limitez le "
+            "traitement est conservée mais n'est plus traitée (aucun médecin sollicité, "
+            "aucune proposition ni message) jusqu'à ce que vous demandiez de lever la "
+            "limitation ; vous pouvez toujours la retirer ou l'effacer. Réclamation "
+            "possible auprès de la CNIL (www.cnil.fr)."
         ),
     )

@@ -20,7 +20,13 @@ from models import (
     Territory,
     User,
 )
-from orientation.services.workflow import TransitionRefused, change_status, record_event
+from orientation.services.workflow import (
+    ProcessingLimited,
+    TransitionRefused,
+    change_status,
+    ensure_workable,
+    record_event,
+)
 
 # Mainland France and Corsica, with a margin: a point outside is a typo, not a home.
 LAT_RANGE = (41.0, 51.6)
@@ -39,6 +45,9 @@ EVENT_LABELS = {
     "cascade_exhausted": "Cascade épuisée : à reprendre",
     "proposal": "Proposition au patient",
     "phone_call": "Appel au patient",
+    "limited": "Traitement limité (demande du patient)",
+    "limitation_lifted": "Limitation du traitement levée",
+    "cascade_stopped": "Cascade arrêtée",
 }
 
 
@@ -132,6 +141,7 @@ def override_territory(
     request: Request, reason: str, *, now: datetime, user_id: int
 ) -> RequestEvent:
     """Accept a request despite the territory check; the reason is required and recorded."""
+    ensure_workable(request)
     reason = reason.strip()
     if len(reason) < 5:
         raise CaseError("Indiquez la raison de la dérogation (5 caractères au moins).", "reason")
@@ -146,6 +156,9 @@ def correct_point(
     request: Request, lat: float | None, lon: float | None, *, now: datetime, user_id: int
 ) -> RequestEvent:
     """Move the household's point (a coordinator knows the street); the old one is kept."""
+    # Placing the home is working on the request; a wrong address is corrected through the
+    # rights desk's rectification instead, which a limitation leaves open.
+    ensure_workable(request)
     if lat is None or not LAT_RANGE[0] <= lat <= LAT_RANGE[1]:
         raise CaseError("La latitude doit être un nombre entre 41 et 51,6 (France).", "lat")
     if lon is None or not LON_RANGE[0] <= lon <= LON_RANGE[1]:
@@ -173,6 +186,8 @@ def set_status(
     """A status change asked by a coordinator, in the allowed workflow only."""
     try:
         return change_status(request, to, now=now, actor_user_id=user_id, note=note)
+    except ProcessingLimited:
+        raise  # its own French message says why, not the generic one below
     except TransitionRefused:
         raise CaseError(
             "Ce changement de statut n'est pas possible depuis le statut actuel."

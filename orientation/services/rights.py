@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Message, Person, Request, Status
+from models import OPEN_STATUSES, Message, MessageStatus, Person, Request, Status
 from orientation.services import audit
 from orientation.services.contact import normalise_email, normalise_phone
+from orientation.services.doctor_contacts import cancel_open_contacts
 from orientation.services.workflow import change_status, record_event
 
 ERASED = "[effacé]"
@@ -28,6 +29,7 @@ class RightKind(enum.StrEnum):
     RECTIFICATION = "rectification"
     ERASURE = "erasure"
     LIMITATION = "limitation"
+    LIMITATION_LIFTED = "limitation_lifted"
 
 
 RIGHT_LABELS = {
@@ -35,7 +37,9 @@ RIGHT_LABELS = {
     RightKind.RECTIFICATION: "Rectification",
     RightKind.ERASURE: "Effacement",
     RightKind.LIMITATION: "Limitation du traitement",
+    RightKind.LIMITATION_LIFTED: "Levée de la limitation",
 }
+WITHHELD = "Non envoyé : traitement limité à la demande du patient."
 
 
 class AlreadyAnonymised(Exception):
@@ -255,13 +259,62 @@ def correct_request(
 
 
 def limit_processing(
-    request: Request, now: datetime, *, actor_user_id: int | None = None, actor_label: str = ""
+    session: Session,
+    request: Request,
+    now: datetime,
+    *,
+    actor_user_id: int | None = None,
+    actor_label: str = "",
 ) -> bool:
-    """Freeze the request (kept, not worked on); False if it was already limited."""
+    """Freeze the request (kept, not worked on); False if it was already limited.
+
+    While limited, workflow.ensure_workable refuses every action on the request but the
+    patient's withdrawal and an erasure; lift_limitation ends it."""
     if request.processing_limited_at is not None:
         return False
     request.processing_limited_at = now
-    record_event(request, "limited", now=now, actor_user_id=actor_user_id, actor_label=actor_label)
+    # The doctors' asks still open are cancelled, as when a request is closed: their links
+    # stop working, so no doctor can accept (reserve a place, learn who the patient is)
+    # while the request is frozen, and a cancelled ask does not count as asked, so after a
+    # lifting the coordinator may ask the same doctors again. Nothing is sent to them
+    # (cancel_open_contacts sends nothing): a message about the patient to a third party
+    # would itself be processing; a doctor who follows the link is told it is no longer
+    # needed. It also stops a running cascade; lifting does not restart it, the
+    # coordinator decides.
+    cancelled = cancel_open_contacts(session, request, now)
+    # Messages still waiting in the outbox for this request (a proposal queued a moment ago)
+    # are not sent either; the dispatcher never takes a failed message, and the outbox
+    # viewer's retry refuses one of a limited request.
+    session.execute(
+        update(Message)
+        .where(Message.request_id == request.id, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.FAILED, last_error=WITHHELD)
+        .execution_options(synchronize_session="fetch")
+    )
+    note = f"{cancelled} sollicitation(s) de médecin annulée(s)" if cancelled else ""
+    record_event(
+        request,
+        "limited",
+        now=now,
+        actor_user_id=actor_user_id,
+        actor_label=actor_label,
+        note=note,
+    )
+    return True
+
+
+def lift_limitation(
+    request: Request, now: datetime, *, actor_user_id: int | None = None, actor_label: str = ""
+) -> bool:
+    """The patient asked to lift the limitation: the request can be worked on again; False
+    if it was not limited."""
+    if request.processing_limited_at is None:
+        return False
+    request.processing_limited_at = None
+    request.updated_at = now
+    record_event(
+        request, "limitation_lifted", now=now, actor_user_id=actor_user_id, actor_label=actor_label
+    )
     return True
 
 
@@ -277,12 +330,14 @@ def process_rights_request(
 ) -> None:
     """Record that a coordinator handled a rights request (event and audit entry).
 
-    Access is recorded when the copy is produced; erasure and limitation are applied here;
-    rectification is applied by correct_request before calling this."""
+    Access is recorded when the copy is produced; erasure, limitation and its lifting are
+    applied here; rectification is applied by correct_request before calling this."""
     if kind is RightKind.ERASURE:
         erase_request(session, request, now, reason="rights_request", actor_user_id=user_id)
     elif kind is RightKind.LIMITATION:
-        limit_processing(request, now, actor_user_id=user_id)
+        limit_processing(session, request, now, actor_user_id=user_id)
+    elif kind is RightKind.LIMITATION_LIFTED:
+        lift_limitation(request, now, actor_user_id=user_id)
     record_event(
         request,
         f"rights_{kind.value}",

@@ -33,7 +33,11 @@ class SurveyInput:
 
 
 def surveyed_requests(session: Session, year: int) -> list[Request]:
-    """Oriented during the year, agreed to be contacted, never surveyed, not anonymised."""
+    """Oriented during the year, agreed to be contacted, never surveyed, not anonymised, and
+    not limited (RGPD art. 18: a survey is a message to the patient, i.e. processing).
+
+    A link already sent before a limitation can still be answered: the answer is stored
+    apart from the request (see module docstring), so nothing is done with the request."""
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     return list(
         session.scalars(
@@ -45,6 +49,7 @@ def surveyed_requests(session: Session, year: int) -> list[Request]:
                 Request.agrees_to_survey.is_(True),
                 Request.survey_sent_at.is_(None),
                 Request.anonymised_at.is_(None),
+                Request.processing_limited_at.is_(None),
             )
             .order_by(Request.id)
         )

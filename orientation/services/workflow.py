@@ -12,6 +12,27 @@ class TransitionRefused(ValueError):
     """This status change is not allowed from the request's current status."""
 
 
+class ProcessingLimited(TransitionRefused):
+    """RGPD article 18: the patient asked to limit the processing of their request.
+
+    The request is kept but not worked on until the limitation is lifted (rights desk). The
+    message is French: views show it to the coordinator or the patient as it is."""
+
+    def __init__(self, since: datetime) -> None:
+        super().__init__(
+            f"Le traitement de cette demande est limité depuis le {since:%d/%m/%Y}, à la "
+            "demande du patient : elle est conservée mais ne peut pas être traitée. La "
+            "limitation se lève depuis « Droits des patients »."
+        )
+        self.since = since
+
+
+def ensure_workable(request: Request) -> None:
+    """Raise ProcessingLimited when the request's processing is limited (RGPD art. 18)."""
+    if request.processing_limited_at is not None:
+        raise ProcessingLimited(request.processing_limited_at)
+
+
 # received -> eligible | out_of_territory -> in_progress -> doctors_contacted -> proposed
 # -> oriented; closed and withdrawn from any open state (DESIGN.md).
 ALLOWED: dict[Status, frozenset[Status]] = {
@@ -59,7 +80,12 @@ def change_status(
     actor_label: str = "",
     note: str = "",
 ) -> RequestEvent:
-    """Move the request to a new status and record the event; raise TransitionRefused."""
+    """Move the request to a new status and record the event; raise TransitionRefused.
+
+    A limited request (RGPD art. 18) only moves to withdrawn: the patient's own withdrawal
+    and an erasure stay possible, since they end the processing rather than pursue it."""
+    if to is not Status.WITHDRAWN:
+        ensure_workable(request)
     current = Status(request.status)
     closing = to in (Status.CLOSED, Status.WITHDRAWN) and current in OPEN_STATUSES
     if not closing and to not in ALLOWED[current]:
