@@ -238,9 +238,9 @@ def _request_batches(
 
     The database is read one batch ahead, on a thread of its own (always the same one, so
     the connection is used by one thread at a time): while this thread builds and writes a
-    batch, PostgreSQL prepares the next one and SQLite walks its pages, neither holding
-    the GIL. A quarter to a third less time for a large export, memory still flat (one batch
-    ahead at most)."""
+    batch, PostgreSQL works on the next one without our process waiting for it (about a
+    tenth less time for a large export, measured; SQLite's reads hold the GIL, so there it
+    gains little). Memory stays flat: one batch ahead at most."""
     connection = session.connection()
     dialect = connection.dialect.name
     communes = {code: commune.name for code, commune in gazetteer().by_insee.items()}
