@@ -10,6 +10,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import shapely
 from sqlalchemy import select, update
@@ -93,6 +94,18 @@ def _point_near(insee: str, rng: random.Random, gazetteer: Gazetteer) -> tuple[f
     return commune.lat, commune.lon
 
 
+def _placed(insee: str, rng: random.Random, gazetteer: Gazetteer) -> dict[str, Any]:
+    """A demo practice's place: a point inside the commune, at the commune's precision."""
+    lat, lon = _point_near(insee, rng, gazetteer)
+    return {
+        "postal_code": gazetteer.by_insee[insee].postal_codes[0],
+        "commune_insee": insee,
+        "lat": lat,
+        "lon": lon,
+        "location_precision": LocationPrecision.COMMUNE,
+    }
+
+
 def _doctors(
     territory: Territory,
     codes: list[str],
@@ -104,8 +117,7 @@ def _doctors(
     doctors = []
     for i in range(count):
         insee = codes[i % len(codes)] if i < len(codes) else rng.choice(codes)
-        commune = gazetteer.by_insee[insee]
-        lat, lon = _point_near(insee, rng, gazetteer)
+        place = _placed(insee, rng, gazetteer)
         kind = i % 6
         accepting = (
             Accepting.YES
@@ -123,11 +135,7 @@ def _doctors(
                 first_name=rng.choice(_FIRST),
                 last_name=f"{rng.choice(_LAST)} (démo)",
                 practice_address=f"{rng.randint(1, 120)} rue de la Gare",
-                postal_code=commune.postal_codes[0],
-                commune_insee=insee,
-                lat=lat,
-                lon=lon,
-                location_precision=LocationPrecision.COMMUNE,
+                **place,
                 phone=f"+3332{rng.randint(0, 9_999_999):07d}",
                 email=f"medecin{i + 1}@{territory.slug}.demo",
                 preferred_channel="email" if i % 3 else "sms",
@@ -159,9 +167,7 @@ def _not_yet_volunteers(
     no availability, waiting for the coordinator to invite them."""
     doctors = []
     for i in range(count):
-        insee = rng.choice(codes)
-        commune = gazetteer.by_insee[insee]
-        lat, lon = _point_near(insee, rng, gazetteer)
+        place = _placed(rng.choice(codes), rng, gazetteer)
         doctors.append(
             Doctor(
                 territory_id=territory.id,
@@ -169,11 +175,7 @@ def _not_yet_volunteers(
                 first_name=rng.choice(_FIRST),
                 last_name=f"{rng.choice(_LAST)} (démo)",
                 practice_address=f"{rng.randint(1, 80)} rue Nationale",
-                postal_code=commune.postal_codes[0],
-                commune_insee=insee,
-                lat=lat,
-                lon=lon,
-                location_precision=LocationPrecision.COMMUNE,
+                **place,
                 email=f"annuaire{i + 1}@{territory.slug}.demo",
                 preferred_channel="email",
                 volunteer_status=VolunteerStatus.NOT_YET,

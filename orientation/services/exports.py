@@ -22,13 +22,12 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES
 from sqlalchemy import ColumnElement, Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 
 from geo.communes import gazetteer
 from models import Message, Person, Reason, Request, Source, Status
 from orientation.services.audit import record
 from orientation.services.contact import display_phone
+from orientation.services.sql_hints import unindexed_on_sqlite
 
 BATCH = 1000
 T = TypeVar("T")
@@ -164,7 +163,7 @@ def _request_conditions(
         # A unary plus keeps SQLite from seeking the dates in ix_requests_reports and then
         # sorting every row by id: it reads ix_requests_territory_id, already in id order
         # (for a short period of a long history, it skips the other rows in that index).
-        created = UnaryExpression(created, operator=custom_op("+"), type_=created.type)
+        created = unindexed_on_sqlite(created)
     conditions = [
         Request.territory_id.in_(territory_ids),
         created >= filters.start,

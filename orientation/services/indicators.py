@@ -28,8 +28,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 
 from models import (
     OPEN_STATUSES,
@@ -44,6 +42,7 @@ from models import (
 )
 from models.base import UTCDateTime
 from orientation.services.overview import availability_cutoff
+from orientation.services.sql_hints import unindexed_on_sqlite
 
 MAX_PERIOD_DAYS = 366 * 20  # a ten-year report must work; beyond twenty is surely a typo
 
@@ -257,7 +256,7 @@ def compute(
         # A unary plus keeps SQLite from seeking the dates in ix_requests_reports, then
         # fetching and sorting every row to group them (fifteen times slower): it reads
         # ix_requests_figures in group order instead. PostgreSQL hashes the groups anyway.
-        created = UnaryExpression(created, operator=custom_op("+"), type_=created.type)
+        created = unindexed_on_sqlite(created)
     counts = dict.fromkeys(["requests", "persons", "eligible", "out", "any", "home", "taken"], 0)
     priority = {key: [0, 0] for key in CRITERIA}  # requests, oriented among them
     by_status = dict.fromkeys(Status, 0)
