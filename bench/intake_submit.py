@@ -1,7 +1,7 @@
 """Benchmark: questionnaire submissions per second, p50/p95: ours, a bare handler, hello-world.
 
     .venv/bin/python bench/intake_submit.py [--seconds 5] [--runs 3] [--generator wrk|python]
-        [--pg postgresql+psycopg://postgres@127.0.0.1/test] [--no-sqlite]
+        [--pg postgresql+psycopg://postgres@127.0.0.1/test] [--no-sqlite] [--instructions]
 
 For each database (SQLite file; PostgreSQL in a private schema, dropped afterwards) it starts
 three gunicorn servers (3 sync workers each, 127.0.0.1 only): the full path (CSRF, rate limit
@@ -13,6 +13,10 @@ them in turn (ours, bare, hello, ours...), --runs times each, with 20 concurrent
 and prints the best run with the spread, p50/p95, the CPU the three workers spent per request,
 the load generator's own CPU, and the ratios to the bare handler and to hello-world; then the
 full path in-process (Flask's test client, one client). About a minute and a half per database.
+
+With --instructions (Debian's valgrind), it also counts the instructions of 100 submissions made
+in-process to ours and to the bare handler (callgrind, user space only): unlike requests per
+second, a figure the load of a shared machine does not move. About two minutes more per database.
 
 The load generator is wrk (Debian package `wrk`; a Lua script gives every POST its own
 idempotency key and one of 20 session cookie + CSRF token pairs fetched beforehand): written in
@@ -34,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -410,6 +415,70 @@ def in_process(env: dict[str, str], seconds: float) -> Run:
     return summarise(sorted(latencies), elapsed)
 
 
+# --- instructions per submission (valgrind), a figure the machine's noise does not move ----
+
+# Only the submissions run inside functools.reduce are counted (callgrind's --toggle-collect):
+# not the imports, the app's start or the warm-up.
+COUNTED, WARM_UP = 100, 30
+
+
+def count_submissions(label: str) -> None:
+    """Child of `instructions`, under valgrind: COUNTED submissions to one app, in-process."""
+    import functools
+    import io
+
+    app = full_app() if label == "ours" else bare_app()
+    path = f"/cpts/{SLUG}/demande" if label == "ours" else "/bare"
+    form = dict(FORM)
+    cookie = ""
+    if label == "ours":
+        page = app.test_client().get(path)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+        form["csrf_token"] = token.group(1) if token else ""
+        cookie = page.headers.get("Set-Cookie", "").split(";")[0]
+    base = urlencode(form)
+    statuses: list[str] = []
+
+    def submit(*_: object) -> None:
+        # A WSGI call as gunicorn makes it, without the test client's own work.
+        body = f"{base}&nonce={uuid.uuid4().hex}".encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1", "HTTP_COOKIE": cookie,
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        }  # fmt: skip
+        response = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(response)
+
+    for _ in range(WARM_UP):
+        submit()
+    functools.reduce(lambda _, __: submit(), range(COUNTED), None)
+    if any(status[:3] not in ("201", "303") for status in statuses):
+        raise SystemExit(f"failed submissions: {set(statuses)}")
+
+
+def instructions(env: dict[str, str], label: str) -> float | None:
+    """Millions of instructions per submission (user space: not the kernel's work, not the
+    database server's), or None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
+             f"--callgrind-out-file={out}", sys.executable, __file__, "--count", label],
+            cwd=ROOT, env=dict(env, PYTHONHASHSEED="0"), check=True, capture_output=True,
+        )  # fmt: skip
+        found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+    if not found or not int(found.group(1)):
+        return None  # a Python without symbols: nothing was counted
+    return int(found.group(1)) / COUNTED / 1e6
+
+
 SERVERS = {  # label: (gunicorn factory, path, method, visitor)
     "ours": ("full_app", f"/cpts/{SLUG}/demande", "POST", True),
     "bare": ("bare_app", "/bare", "POST", False),
@@ -417,7 +486,10 @@ SERVERS = {  # label: (gunicorn factory, path, method, visitor)
 }
 
 
-def run(name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, ...]]) -> None:
+def run(
+    name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, ...]],
+    counts: list[tuple[str, float | None, float | None]],
+) -> None:  # fmt: skip
     """The three servers up at once, measured in turn (ours, bare, hello, ours...) so that the
     load other work puts on the machine weighs on all alike; each row is the best run."""
     prepare(url)
@@ -461,6 +533,10 @@ def run(name: str, url: str, options: argparse.Namespace, rows: list[tuple[str, 
     solo = in_process(env, options.seconds / 2)
     rows.append((name, "ours, in-process, 1 client", f"{solo.rate:,.0f}", "", f"{solo.p50:.1f}",
                  f"{solo.p95:.1f}", f"{1000 / solo.rate:.2f}", "", "", ""))  # fmt: skip
+    if options.instructions:
+        with ThreadPoolExecutor(2) as pool:  # one valgrind per core
+            ours, bare = pool.map(lambda label: instructions(env, label), ("ours", "bare"))
+        counts.append((name, ours, bare))
     requests, messages = count_rows(url)
     assert requests == messages, "every request has its acknowledgement queued"
 
@@ -486,12 +562,21 @@ def main() -> None:
     )
     parser.add_argument("--pg", default=os.environ.get("ORIENTATION_TEST_DATABASE_URL", ""))
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="also count instructions per submission under valgrind (about 2 minutes more)",
+    )  # fmt: skip
+    parser.add_argument("--count", choices=("ours", "bare"), help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.count:
+        count_submissions(options.count)
+        return
+    counts: list[tuple[str, float | None, float | None]] = []
     rows: list[tuple[str, ...]] = []
     before = uptime()
     if not options.no_sqlite:
         with tempfile.TemporaryDirectory(prefix="intake-bench-") as folder:
-            run("SQLite", f"sqlite:///{folder}/bench.sqlite3", options, rows)
+            run("SQLite", f"sqlite:///{folder}/bench.sqlite3", options, rows, counts)
     if options.pg:
         import sqlalchemy as sa
         from sqlalchemy.engine import make_url
@@ -504,7 +589,7 @@ def main() -> None:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         url = admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
         try:
-            run("PostgreSQL", url.render_as_string(hide_password=False), options, rows)
+            run("PostgreSQL", url.render_as_string(hide_password=False), options, rows, counts)
         finally:
             with admin.begin() as connection:
                 connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -518,6 +603,14 @@ def main() -> None:
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     print(LEGEND)
+    if counts:
+        print("\nInstructions per submission, in-process WSGI call (valgrind --tool=callgrind; user"
+              " space only: not the kernel's work nor the database server's):")  # fmt: skip
+        for name, ours, bare in counts:
+            if ours is None or bare is None:
+                print(f"{name}: not counted (valgrind found no CPython symbols)")
+            else:
+                print(f"{name}: ours {ours:.2f} M, bare {bare:.2f} M, bare/ours {bare / ours:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnDefault, Connection, Insert, TextClause, bindparam, insert, text
+from sqlalchemy import ColumnDefault, Connection, bindparam, insert, text
 from sqlalchemy.orm import Session
+
+from models.precompiled import Precompiled
 
 
 def _plain(value: Any) -> Any:
@@ -76,22 +78,34 @@ def insert_together(
 ) -> None:
     """A few rows for each of several tables (model, rows; the rows of a table share their
     keys), in the connection's transaction: one statement on PostgreSQL, one per table
-    elsewhere (SQLite has no INSERT in a WITH clause, and no round trips to save)."""
-    batches = [(model, rows) for model, rows in batches if rows]
-    if connection.dialect.name != "postgresql" or len(batches) < 2:
-        for model, rows in batches:
-            connection.execute(_insert_of(model), rows)
+    elsewhere (SQLite has no INSERT in a WITH clause, and no round trips to save).
+
+    Statements run precompiled (models/precompiled.py): the submission's hot path. The rows
+    are completed with the columns' Python-side defaults here; errors are the driver's.
+    """
+    complete = [(model, _with_defaults(model, rows)) for model, rows in batches if rows]
+    if connection.dialect.name != "postgresql" or len(complete) < 2:
+        for model, rows in complete:
+            _insert_of(model, tuple(rows[0])).execute_many(connection, rows)
         return
     # INSERTs in a WITH clause run as one statement: one round trip instead of one per table
     # (four in a questionnaire submission: persons, events, acknowledgement, audit entry).
-    complete = [(model, _with_defaults(model, rows)) for model, rows in batches]
     shape = tuple((model, len(rows), tuple(rows[0])) for model, rows in complete)
-    connection.execute(
-        _together(shape),
+    _together(shape).execute(
+        connection,
         {_name(n, i, key): value
          for n, (_, rows) in enumerate(complete) for i, row in enumerate(rows)
          for key, value in row.items()},
-    )  # fmt: skip
+    ).close()  # fmt: skip
+
+
+def insert_returning_id(connection: Connection, model: Any, row: dict[str, Any]) -> int:
+    """Insert one row (completed with its Python-side defaults), precompiled; its new id."""
+    (complete,) = _with_defaults(model, [row])
+    cursor = _insert_of(model, tuple(complete), returning_id=True).execute(connection, complete)
+    new_id = int(cursor.fetchone()[0])
+    cursor.close()
+    return new_id
 
 
 def _name(table: int, row: int, column: str) -> str:
@@ -99,7 +113,7 @@ def _name(table: int, row: int, column: str) -> str:
 
 
 @cache
-def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> TextClause:
+def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> Precompiled:
     """WITH t0 AS (INSERT ...), t1 AS (INSERT ...) INSERT ...: the statement for rows of this
     shape (model, row count, columns), with typed parameters (enums, JSON...).
 
@@ -120,7 +134,7 @@ def _together(shape: tuple[tuple[Any, int, tuple[str, ...]], ...]) -> TextClause
         ]
     *first, last = inserts
     ctes = ", ".join(f"t{n} AS ({sql})" for n, sql in enumerate(first))
-    return text(f"WITH {ctes} {last}").bindparams(*parameters)
+    return Precompiled(text(f"WITH {ctes} {last}").bindparams(*parameters))
 
 
 def _with_defaults(model: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,7 +166,9 @@ def _defaults_of(model: Any) -> dict[str, ColumnDefault]:
 
 
 @cache
-def _insert_of(model: Any) -> Insert:
-    """The table's INSERT, built once: one made per call costs its construction and its
-    cache key again on every submission."""
-    return insert(model)
+def _insert_of(model: Any, columns: tuple[str, ...], returning_id: bool = False) -> Precompiled:
+    """The table's INSERT of these columns, compiled once per dialect."""
+    statement = insert(model)
+    if returning_id:
+        statement = statement.returning(model.id)
+    return Precompiled(statement, column_keys=columns)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, bindparam, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from geo.geocoding import ADDRESS, Geocoder
@@ -32,11 +31,12 @@ from models import (
     Territory,
     TerritoryCommune,
 )
+from models.precompiled import Precompiled
 from models.tenancy import CrossTenantWrite, scoped_territory
 from notifications.outbox import new_message_row
 from orientation.links import LinkPurpose, LinkSigner
 from orientation.services import audit
-from orientation.services.bulk import insert_together
+from orientation.services.bulk import insert_returning_id, insert_together
 from orientation.services.contact import is_mobile
 from orientation.services.household import Household
 from orientation.services.intake_validation import IntakeData
@@ -77,7 +77,7 @@ def _acknowledgement_text(channel: Channel) -> ScalarSelect[str]:
     )
 
 
-_TERRITORY_BY_SLUG = (
+_TERRITORY_BY_SLUG = Precompiled(
     select(
         _territories.id,
         _territories.slug,
@@ -92,7 +92,7 @@ _TERRITORY_BY_SLUG = (
         TerritoryCommune.__table__,
         TerritoryCommune.__table__.c.territory_id == _territories.id,
     )
-    .where(_territories.slug == bindparam("slug"))
+    .where(_territories.slug == bindparam("slug", None))
     .group_by(_territories.id)
 )
 
@@ -103,7 +103,9 @@ def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
     Not cached: an admin may change the communes at any time and every worker must see it;
     one indexed query costs less than keeping a cache right across processes.
     """
-    row = session.connection().execute(_TERRITORY_BY_SLUG, {"slug": slug}).one_or_none()
+    cursor = _TERRITORY_BY_SLUG.execute(session.connection(), {"slug": slug})
+    row = cursor.fetchone()
+    cursor.close()
     if row is None:
         return None
     codes = frozenset(row[5].split(",")) if row[5] else frozenset()
@@ -208,8 +210,8 @@ def submit_request(
         raise CrossTenantWrite("Request of another territory")
     connection = session.connection()
     try:
-        request_id = connection.execute(_INSERT_REQUEST, row).scalar_one()
-    except IntegrityError:
+        request_id = insert_returning_id(connection, Request, row)
+    except connection.dialect.loaded_dbapi.IntegrityError:
         # The same key was used before (a double tap, a re-sent POST): return that request.
         session.rollback()
         earlier = find_by_key(session, key or "")
@@ -240,9 +242,6 @@ def submit_request(
     ])  # fmt: skip
     session.commit()
     return submitted
-
-
-_INSERT_REQUEST = insert(Request).returning(Request.id)
 
 
 def acknowledgement_channel(phone: str, email: str, preferred_channel: str) -> Channel | None:
