@@ -180,7 +180,13 @@ def purge_command() -> None:
         click.echo(
             f"{report.territory_name}: {report.closed_anonymised} closed request(s) and "
             f"{report.out_of_territory_anonymised} out-of-territory request(s) anonymised, "
-            f"{report.message_bodies_purged} message body(ies) purged."
+            f"{report.message_bodies_purged} message body(ies) purged"
+            + (
+                f"; {report.limited_kept} request(s) past retention kept: processing limited"
+                " at the patient's request (RGPD art. 18)."
+                if report.limited_kept
+                else "."
+            )
         )
     if not reports:
         click.echo("No CPTS on this instance: nothing to purge.")

@@ -14,6 +14,7 @@ from models import Channel, Message, Request, Status, Territory, utcnow
 from notifications.outbox import queue_message
 from orientation.services.overview import territory_overview
 from orientation.services.retention import months_before, purge
+from orientation.services.rights import lift_limitation, limit_processing
 
 MakeRequest = Callable[..., Request]
 DAY = timedelta(days=1)
@@ -179,3 +180,48 @@ def test_the_purge_command_reports_what_it_did_per_cpts(
     )
     again = runner.invoke(args=["purge"])
     assert "0 closed request(s) and 0 out-of-territory" in again.output
+
+
+def test_a_limited_request_and_its_messages_outlive_their_retention_until_the_limit_is_lifted(
+    runner: FlaskCliRunner,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_request: MakeRequest,
+) -> None:
+    # Article 18.1.b/c: a patient may ask to limit processing instead of erasure, or because
+    # they need the data kept for a claim; erasing on schedule would defeat that.
+    territory = make_territory(name="CPTS Limitée")
+    limited = _closed(make_request, territory, Status.CLOSED, 13)
+    outside = make_request(territory, Status.OUT_OF_TERRITORY, created_at=utcnow() - 100 * DAY)
+    other = _closed(make_request, territory, Status.CLOSED, 13)
+    for request in (limited, outside):
+        assert limit_processing(session, request, utcnow(), actor_label="test")
+    sent = _message(session, territory, 100, "to-the-limited-patient")
+    sent.request_id = limited.id
+    to_doctor = _message(session, territory, 100, "to-a-doctor")  # no request: purged as before
+    session.commit()
+
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "CPTS Limitée: 1 closed request(s) and 0 out-of-territory request(s) anonymised, "
+        "1 message body(ies) purged; 2 request(s) past retention kept: processing limited"
+        in result.output
+    )
+    session.expire_all()
+    assert session.get(Request, other.id).anonymised_at is not None  # type: ignore[union-attr]
+    for request in (limited, outside):
+        kept = session.get(Request, request.id)
+        assert kept is not None and kept.anonymised_at is None and kept.persons[0].last_name
+    assert "74 ans" in session.get(Message, sent.id).body  # type: ignore[union-attr]
+    assert "74 ans" not in session.get(Message, to_doctor.id).body  # type: ignore[union-attr]
+
+    lifted = session.get(Request, limited.id)
+    assert lifted is not None and lift_limitation(lifted, utcnow(), actor_label="test")
+    session.commit()
+    [report] = purge(session, utcnow())
+    session.commit()
+    assert (report.closed_anonymised, report.limited_kept) == (1, 1)
+    session.expire_all()
+    assert session.get(Request, limited.id).anonymised_at is not None  # type: ignore[union-attr]
+    assert "74 ans" not in session.get(Message, sent.id).body  # type: ignore[union-attr]
