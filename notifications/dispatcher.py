@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Select, case, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -82,19 +82,29 @@ class DispatchReport:
 
 
 class RateLimit:
-    """At most `per_second` sends per provider in this process (a moving window)."""
+    """At most `per_second` sends per provider (a moving window), counted in `storage_uri`.
 
-    def __init__(self, per_second: Mapping[str, int]) -> None:
+    `memory://` counts in this process only; with `redis://...` (ORIENTATION_RATELIMIT_STORAGE_URL
+    in production) every dispatcher process draws on the same allowance, so that two of them
+    do not send twice the provider's rate.
+    """
+
+    KEY_PREFIX = "orientation-dispatch"
+
+    def __init__(self, per_second: Mapping[str, int], storage_uri: str = "memory://") -> None:
         self._items = {name: RateLimitItemPerSecond(n) for name, n in per_second.items() if n > 0}
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def try_send(self, provider: str) -> bool:
+        """Count one send now if the window allows it; False (nothing counted) otherwise."""
+        item = self._items.get(provider)
+        return item is None or self._limiter.hit(item, self.KEY_PREFIX, provider)
 
     def wait(self, provider: str) -> None:
-        item = self._items.get(provider)
-        if item is None:
-            return
-        while not self._limiter.hit(item, provider):
-            reset_at = self._limiter.get_window_stats(item, provider).reset_time
-            time.sleep(max(reset_at - time.time(), 0.005))
+        """Block until one send to this provider is allowed, and count it."""
+        while not self.try_send(provider):
+            stats = self._limiter.get_window_stats(self._items[provider], self.KEY_PREFIX, provider)
+            time.sleep(max(stats.reset_time - time.time(), 0.005))
 
 
 def _relaxed_commit(session: Session) -> None:
@@ -131,11 +141,12 @@ class Dispatcher:
         policy: DispatchPolicy | None = None,
         rate_limits: Mapping[str, int] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        rate_limit_storage: str = "memory://",
     ) -> None:
         self.sessions = sessions
         self.providers = dict(providers)
         self.policy = policy or DispatchPolicy()
-        self.rate_limit = RateLimit(rate_limits or {})
+        self.rate_limit = RateLimit(rate_limits or {}, rate_limit_storage)
         self.clock = clock
 
     def run_once(self) -> DispatchReport:

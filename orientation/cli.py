@@ -291,7 +291,11 @@ def _dispatcher() -> Any:
         providers[Channel.SMS].name: settings.sms_rate_limit,
         providers[Channel.EMAIL].name: settings.email_rate_limit,
     }
-    return Dispatcher(session_factory(), providers, policy, rate_limits=limits)
+    return Dispatcher(
+        session_factory(), providers, policy, rate_limits=limits,
+        # Shared between dispatcher processes when it is Redis (the web workers' limits too).
+        rate_limit_storage=settings.ratelimit_storage_url,
+    )  # fmt: skip
 
 
 @click.command("dispatch")

@@ -3,6 +3,8 @@ a message failed, without touching the request it belongs to."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -287,6 +289,27 @@ def test_the_rate_limit_waits_once_the_second_is_used_up(monkeypatch: pytest.Mon
         )
         limit.wait("twilio")
     assert 0 < sleeps[0] <= 1
+
+
+@pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:6379"])
+def test_with_redis_two_dispatcher_processes_share_one_sending_rate(storage: str) -> None:
+    if storage.startswith("redis"):
+        redis = pytest.importorskip("redis")
+        try:
+            redis.Redis.from_url(storage, socket_connect_timeout=1).ping()
+        except redis.exceptions.RedisError:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip("no Redis on 127.0.0.1:6379")
+    provider = f"twilio-{uuid.uuid4().hex}"  # a key of its own in the shared Redis
+    # Two dispatchers (as two processes would build them), 3 SMS per second allowed.
+    one, two = RateLimit({provider: 3}, storage), RateLimit({provider: 3}, storage)
+    assert [one.try_send(provider) for _ in range(2)] == [True, True]
+    sent_by_two = [two.try_send(provider) for _ in range(3)]
+    if storage == "memory://":
+        assert sent_by_two == [True, True, True]  # each process counts its own: 5 in the second
+    else:
+        assert sent_by_two == [True, False, False]  # 3 in the second, whichever process sends
 
 
 def test_a_send_that_timed_out_after_twilio_took_it_is_recorded_not_sent_again(
