@@ -11,7 +11,9 @@ processors (enums to their names, datetimes to SQLite's text...). A call only co
 values and hands them to the DBAPI cursor of the Connection it is given, inside that
 connection's transaction. The SQL is still SQLAlchemy's; only the per-call machinery is left out.
 
-Errors are the driver's own (`dialect.loaded_dbapi.IntegrityError`...), not SQLAlchemy's.
+Errors are the driver's own (`dialect.loaded_dbapi.IntegrityError`...), not SQLAlchemy's. A
+connection lost meanwhile is still replaced: the pool throws a connection away when its
+rollback at checkin fails.
 """
 
 from __future__ import annotations

@@ -67,6 +67,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def require_redis() -> None:
+    """Skip a test of limits shared through Redis when none answers on loopback; in CI that
+    is a failure, as a missing PostgreSQL is."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        if IN_CI:
+            pytest.fail(f"no Redis at {REDIS_URL}: CI must test the limits shared through it")
+        pytest.skip(f"no Redis at {REDIS_URL}: start redis-server to test shared limits")
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     base = os.environ.get(PG_ENV, "").strip()

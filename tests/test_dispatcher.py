@@ -3,7 +3,6 @@ a message failed, without touching the request it belongs to."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from models.engine import make_sessionmaker
 from notifications.dispatcher import Dispatcher, DispatchPolicy, RateLimit, requeue
 from notifications.outbox import queue_message
 from notifications.providers import LocalOutbox, TwilioSms
+from tests.conftest import REDIS_URL, require_redis
 from tests.fakes.twilio_server import FakeTwilio
 
 
@@ -291,16 +291,10 @@ def test_the_rate_limit_waits_once_the_second_is_used_up(monkeypatch: pytest.Mon
     assert 0 < sleeps[0] <= 1
 
 
-@pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:6379"])
+@pytest.mark.parametrize("storage", ["memory://", REDIS_URL])
 def test_with_redis_two_dispatcher_processes_share_one_sending_rate(storage: str) -> None:
-    if storage.startswith("redis"):
-        redis = pytest.importorskip("redis")
-        try:
-            redis.Redis.from_url(storage, socket_connect_timeout=1).ping()
-        except redis.exceptions.RedisError:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip("no Redis on 127.0.0.1:6379")
+    if storage == REDIS_URL:
+        require_redis()
     provider = f"twilio-{uuid.uuid4().hex}"  # a key of its own in the shared Redis
     # Two dispatchers (as two processes would build them), 3 SMS per second allowed.
     one, two = RateLimit({provider: 3}, storage), RateLimit({provider: 3}, storage)

@@ -18,9 +18,7 @@ from flask.testing import FlaskClient
 from models import Request, Role, Status, Territory, User
 from orientation import Settings, create_app
 from orientation.links import LinkPurpose, LinkSigner
-from tests.conftest import PASSWORD, AuthActions
-
-REDIS_URL = "redis://127.0.0.1:6379"
+from tests.conftest import PASSWORD, REDIS_URL, AuthActions, require_redis
 
 
 @pytest.fixture
@@ -157,15 +155,6 @@ def test_the_signed_link_routes_are_rate_limited(
     assert statuses[30] == 429
 
 
-def _redis_available() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.exceptions.RedisError:
-        return False
-
-
 LOGIN = {"email": "nobody@example.org", "password": "wrong-password-1"}
 OTHER_WORKER = """
 import json, sys
@@ -199,8 +188,8 @@ def _attempts_in_another_process(settings: Settings, storage: str, address: str)
 def test_login_limits_are_shared_between_workers_only_through_redis(
     make_app: Callable[..., Flask], settings: Settings, storage: str
 ) -> None:
-    if storage == REDIS_URL and not _redis_available():
-        pytest.skip(f"no Redis at {REDIS_URL}: start redis-server to test shared rate limits")
+    if storage == REDIS_URL:
+        require_redis()
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
     first = make_app(
         ratelimit_storage_url=storage,

@@ -92,6 +92,7 @@ _TERRITORY_BY_SLUG = Precompiled(
         TerritoryCommune.__table__,
         TerritoryCommune.__table__.c.territory_id == _territories.id,
     )
+    # None: a placeholder value, which Precompiled needs beside the separator literal above.
     .where(_territories.slug == bindparam("slug", None))
     .group_by(_territories.id)
 )
