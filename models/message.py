@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TerritoryOwned, utcnow
@@ -28,7 +28,16 @@ class Message(TerritoryOwned, Base):
     """One SMS or e-mail to a patient, a doctor or a coordinator."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_messages_due", "status", "next_attempt_at"),
+        # Only messages to doctors: a patient's (every acknowledgement) adds no index entry.
+        Index(
+            "ix_messages_doctor_id",
+            "doctor_id",
+            postgresql_where=text("doctor_id IS NOT NULL"),
+            sqlite_where=text("doctor_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Unique per logical message: a re-sent POST or a retried job cannot queue it twice,
@@ -38,7 +47,7 @@ class Message(TerritoryOwned, Base):
         ForeignKey("requests.id", ondelete="SET NULL"), default=None, index=True
     )
     doctor_id: Mapped[int | None] = mapped_column(
-        ForeignKey("doctors.id", ondelete="SET NULL"), default=None, index=True
+        ForeignKey("doctors.id", ondelete="SET NULL"), default=None
     )
     purpose: Mapped[str] = mapped_column(String(40))  # acknowledgement, proposal, reminder...
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=10))

@@ -82,6 +82,7 @@ class Request(TerritoryOwned, Base):
     """A household's request (one or more persons)."""
 
     __tablename__ = "requests"
+    territory_indexed = False  # every composite index below starts with territory_id
     __table_args__ = (
         # The queue: open requests of one territory, priority first, then oldest.
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
@@ -203,6 +204,7 @@ class Person(TerritoryOwned, Base):
     """One person of the household concerned by the request."""
 
     __tablename__ = "persons"
+    territory_indexed = False  # read through its request
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
@@ -220,6 +222,7 @@ class RequestEvent(TerritoryOwned, Base):
     """Every status change or notable action on a request: who, when, from, to, note."""
 
     __tablename__ = "request_events"
+    territory_indexed = False  # read through its request
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True

@@ -21,7 +21,7 @@ __all__ = ["ConfigError", "Settings", "create_app", "load_settings"]
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the application; raise ConfigError with one sentence when a setting is wrong."""
     from models.engine import DatabaseUnavailable, check_connection
-    from orientation import auth, blueprints, cli, db, labels, ratelimit, security
+    from orientation import auth, blueprints, cli, db, labels, security
     from orientation.extensions import babel, csrf, limiter
     from orientation.sessions import CookieSessionInterface
 
@@ -43,8 +43,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=8 * 3600,  # a working day
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,  # CSV imports; forms are far smaller
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        RATELIMIT_STORAGE_URI=ratelimit.storage_uri(settings.ratelimit_storage_url),
-        RATELIMIT_HEADERS_ENABLED=True,
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
     )
@@ -66,10 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         ) from None
 
     csrf.init_app(app)
-    limiter.init_app(app)
-    # After the CSRF check (registered above), as the view wrappers did: a forged POST is
-    # refused without counting against its address.
-    app.before_request(limiter.check)
+    # After the CSRF check (registered above): a forged POST is refused without counting
+    # against its address.
+    limiter.init_app(app, settings.ratelimit_storage_url)
     babel.init_app(app)
     auth.init_app(app)
     security.init_app(app)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from flask import Request
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
+from orientation.ratelimit import Limiter
+
 csrf = CSRFProtect()
-# Limits checked once per request, by `limiter.check` in a before_request hook (create_app):
-# with auto_check, Flask-Limiter makes an app-wide pass before every request (for default and
-# application limits, of which there are none) and then a second full pass in each limited
-# view's wrapper; one pass with the view's own limits counts the same hits for half the work.
-# (`check` leaves out application-wide limits, RATELIMIT_APPLICATION: none are set.)
-limiter = Limiter(key_func=get_remote_address, default_limits=[], auto_check=False)
+limiter = Limiter()  # per client address; counted after the CSRF check (create_app)
 login_manager = LoginManager()
 
 

@@ -149,6 +149,23 @@ def test_the_api_needs_no_csrf_token_but_is_rate_limited(
     assert statuses[30] == 429
 
 
+def test_an_api_client_over_its_limit_gets_json_and_retry_after(
+    settings: Any, lys: Territory
+) -> None:
+    from orientation import create_app
+
+    app = create_app(settings.with_overrides(extra={"RATELIMIT_ENABLED": True}))
+    client = app.test_client()
+    responses = [client.get("/api/v1/communes?postal_code=59280") for _ in range(121)]
+    app.extensions["orientation.engine"].dispose()
+    assert [r.status_code for r in responses] == [200] * 120 + [429]
+    assert responses[0].headers["X-RateLimit-Remaining"] == "119"
+    refused = responses[-1]
+    assert refused.is_json
+    assert "Trop de demandes" in refused.get_json()["errors"]["_request"]
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
 def test_the_api_never_answers_with_a_server_error(app: Flask, lys: Territory) -> None:
     """Schemathesis fuzzes every operation of /api/openapi.json (run without its pytest plugin)."""
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)

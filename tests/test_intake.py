@@ -262,3 +262,37 @@ def test_the_form_needs_its_csrf_token_and_is_rate_limited_per_client(
     ]
     app.extensions["orientation.engine"].dispose()
     assert statuses == [303] * 10 + [429]  # 10 per minute and per client address
+
+
+def test_the_rate_limit_counts_only_real_submissions_and_tells_the_client_when_to_retry(
+    settings: Settings, lys: Territory
+) -> None:
+    import re
+
+    from orientation import create_app
+
+    app = create_app(settings.with_overrides(extra={
+        "WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": True,
+        "INTAKE_RATE_LIMIT": "3 per minute;5 per hour",
+    }))  # fmt: skip
+    client = app.test_client()
+    url = f"/cpts/{lys.slug}/demande"
+    for _ in range(5):  # showing the form again and again is not submitting it
+        page = client.get(url)
+        assert page.status_code == 200
+        assert "X-RateLimit-Remaining" not in page.headers
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found is not None
+    forged = [client.post(url, data=answers(nonce=f"f{i}")).status_code for i in range(4)]
+    assert forged == [400] * 4  # refused by the CSRF check, not counted against the address
+    responses = [
+        client.post(url, data=answers(nonce=f"r{i}", csrf_token=found.group(1))) for i in range(4)
+    ]
+    app.extensions["orientation.engine"].dispose()
+    assert [r.status_code for r in responses] == [303, 303, 303, 429]
+    # The limit closest to running out (3 per minute, not 5 per hour) counts down.
+    assert [r.headers["X-RateLimit-Limit"] for r in responses[:3]] == ["3"] * 3
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses[:3]] == ["2", "1", "0"]
+    refused = responses[3]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Trop de demandes" in refused.get_data(as_text=True)

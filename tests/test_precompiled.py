@@ -23,10 +23,11 @@ from models import (
     Source,
     Status,
     Territory,
+    TerritoryCommune,
 )
 from models.precompiled import Precompiled
 from orientation.links import LinkSigner
-from orientation.services.intake import intake_territory, submit_request
+from orientation.services.intake import RecentTerritories, intake_territory, submit_request
 from orientation.services.intake_validation import IntakeData, PersonData
 
 SIGNER = LinkSigner("test-secret-" + "x" * 40)
@@ -110,6 +111,25 @@ def test_the_territory_of_a_questionnaire_url_is_read_with_its_communes(
     assert found is not None
     assert found.id == territory.id and found.insee_codes == {"59017", "59431", "59143"}
     assert intake_territory(session, "no-such-cpts") is None
+
+
+def test_a_change_of_communes_reaches_submissions_within_a_second(
+    session: Session, make_territory: Callable[..., Territory]
+) -> None:
+    territory = make_territory(communes=["59017"])
+    clock = [100.0]
+    recent = RecentTerritories(seconds=1.0, clock=lambda: clock[0])
+    first = recent.get(session, territory.slug)
+    assert first is not None and first.insee_codes == {"59017"}
+    session.add(TerritoryCommune(territory_id=territory.id, insee="59431"))  # an admin's edit
+    session.commit()
+    clock[0] += 0.5
+    assert recent.get(session, territory.slug) is first  # read half a second ago: kept
+    clock[0] += 0.5
+    again = recent.get(session, territory.slug)
+    assert again is not None and again.insee_codes == {"59017", "59431"}
+    assert recent.get(session, "no-such-cpts") is None
+    assert recent._kept.keys() == {territory.slug}  # an unknown slug is not kept
 
 
 def test_a_parameter_left_out_is_an_error_not_a_null(session: Session) -> None:

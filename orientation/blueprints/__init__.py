@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+
+from orientation.ratelimit import RateLimited
+
+# What the JSON API answers when a client sends too much (professional software reads JSON).
+API_TOO_MANY = "Trop de demandes depuis cette adresse : réessayez après le délai de Retry-After."
 
 
 def register(app: Flask) -> None:
@@ -55,6 +61,8 @@ def register(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[str, int]:
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         code = exc.code or 500
+        if isinstance(exc, RateLimited) and request.path.startswith("/api/"):
+            return jsonify(errors={"_request": API_TOO_MANY}), code
         return render_template("error.html", code=code, error=exc), code

@@ -17,11 +17,10 @@ from marshmallow import Schema, fields
 
 from geo.communes import gazetteer
 from models import Source, Territory
-from orientation.blueprints.intake_common import settings, signer, submit
+from orientation.blueprints.intake_common import intake_territory, settings, signer, submit
 from orientation.db import db_session
 from orientation.extensions import csrf, limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.services.intake import intake_territory
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, SubmissionSchema
 from orientation.services.patient_link import audit_read, request_of_token
 
@@ -77,7 +76,7 @@ def _errors(errors: dict[str, str], status: int = 422) -> ResponseReturnValue:
 @limiter.limit(API_LIMIT)
 def create_request(slug: str) -> ResponseReturnValue:
     # What a submission needs of the CPTS in one query, as the questionnaire reads it.
-    territory = intake_territory(db_session(), slug)
+    territory = intake_territory(slug)
     if territory is None:
         return _errors({"slug": "Aucune CPTS ne porte ce nom sur ce service."}, 404)
     payload = request.get_json(silent=True)

@@ -11,8 +11,14 @@ from sqlalchemy.orm import Session
 from geo.geocoding import Geocoder, make_geocoder
 from models import Source, Territory, utcnow
 from orientation.config import Settings
+from orientation.db import db_session
 from orientation.links import LinkSigner
-from orientation.services.intake import IntakeTerritory, Submitted, submit_request
+from orientation.services.intake import (
+    IntakeTerritory,
+    RecentTerritories,
+    Submitted,
+    submit_request,
+)
 from orientation.services.intake_validation import (
     LIMITS,
     MAX_PERSONS,
@@ -43,6 +49,15 @@ def signer() -> LinkSigner:
         extensions["orientation.signer"] = LinkSigner(settings().secret_key)
     result: LinkSigner = extensions["orientation.signer"]
     return result
+
+
+def intake_territory(slug: str) -> IntakeTerritory | None:
+    """What a submission needs of the CPTS of `slug` (read again after a second at most)."""
+    extensions = current_app.extensions
+    if "orientation.territories" not in extensions:
+        extensions["orientation.territories"] = RecentTerritories()
+    recent: RecentTerritories = extensions["orientation.territories"]
+    return recent.get(db_session(), slug)
 
 
 def client_ip() -> str:

@@ -12,6 +12,7 @@ from orientation.blueprints.intake_common import (
     client_ip,
     form_context,
     geocoder,
+    intake_territory,
     settings,
     signer,
     submit,
@@ -19,7 +20,7 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.services.intake import forward_request, intake_territory
+from orientation.services.intake import forward_request
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
@@ -59,7 +60,7 @@ def questionnaire(slug: str) -> ResponseReturnValue:
         )
     # The hot path reads only what a submission needs; pages shown again read the whole CPTS
     # (its RGPD notice).
-    territory = intake_territory(db_session(), slug)
+    territory = intake_territory(slug)
     if territory is None:
         abort(404)
     values = request.form.to_dict()

@@ -7,7 +7,8 @@ acknowledgement in the outbox, audit: all committed together or not at all. A cl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,11 +100,7 @@ _TERRITORY_BY_SLUG = Precompiled(
 
 
 def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
-    """The CPTS of a questionnaire URL with its communes, in one round trip and without the ORM.
-
-    Not cached: an admin may change the communes at any time and every worker must see it;
-    one indexed query costs less than keeping a cache right across processes.
-    """
+    """The CPTS of a questionnaire URL with its communes, in one round trip and without the ORM."""
     cursor = _TERRITORY_BY_SLUG.execute(session.connection(), {"slug": slug})
     row = cursor.fetchone()
     cursor.close()
@@ -112,6 +109,33 @@ def intake_territory(session: Session, slug: str) -> IntakeTerritory | None:
     codes = frozenset(row[5].split(",")) if row[5] else frozenset()
     texts = {c: text for c, text in zip(_ACK_CHANNELS, row[6:], strict=True) if text is not None}
     return IntakeTerritory(row[0], row[1], row[2], row[3], row[4], codes, texts)
+
+
+class RecentTerritories:
+    """The CPTS of each questionnaire URL as read at most `seconds` ago, in this process.
+
+    Every submission needs its CPTS (communes, contacts, acknowledgement wording); reading it
+    was a twelfth of a submission's work. Kept one second, a change an admin makes (communes,
+    contacts, wording) reaches every worker within that second, which nobody can tell from
+    at once; a slug that names no CPTS is not kept (a robot trying slugs fills nothing).
+    """
+
+    def __init__(self, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self._clock = clock
+        self._kept: dict[str, tuple[float, IntakeTerritory]] = {}
+
+    def get(self, session: Session, slug: str) -> IntakeTerritory | None:
+        now = self._clock()
+        kept = self._kept.get(slug)
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        found = intake_territory(session, slug)
+        if found is None:
+            self._kept.pop(slug, None)
+        else:
+            self._kept[slug] = (now + self.seconds, found)
+        return found
 
 
 @dataclass(frozen=True)
