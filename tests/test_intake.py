@@ -295,4 +295,33 @@ def test_the_rate_limit_counts_only_real_submissions_and_tells_the_client_when_t
     assert [r.headers["X-RateLimit-Remaining"] for r in responses[:3]] == ["2", "1", "0"]
     refused = responses[3]
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert "Trop de demandes" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "Trop de demandes depuis cette connexion" in page
+    # The form comes back with what the person typed, ready to send again in a minute.
+    assert 'value="Jeanne"' in page and 'value="06 12 34 56 78"' in page
+    assert 'name="nonce" value="r3"' in page
+
+
+def test_an_expired_form_comes_back_filled_in_and_nothing_is_saved(
+    settings: Settings, lys: Territory, session: Session
+) -> None:
+    import re
+
+    from orientation import create_app
+
+    app = create_app(settings.with_overrides(extra={"WTF_CSRF_ENABLED": True}))
+    client = app.test_client()
+    url = f"/cpts/{lys.slug}/demande"
+    # The phone's browser was restarted: no session cookie, the token of the old page is stale.
+    response = client.post(url, data=answers(nonce="kept-1", csrf_token="stale", comment="<b>x"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Le formulaire a expiré" in page
+    assert 'value="Martin"' in page and "&lt;b&gt;x" in page and 'value="kept-1"' in page
+    assert count(session, Request) == 0
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert fresh is not None  # sending it again works
+    again = client.post(url, data=answers(nonce="kept-1", csrf_token=fresh.group(1)))
+    app.extensions["orientation.engine"].dispose()
+    assert again.status_code == 303
+    assert count(session, Request) == 1

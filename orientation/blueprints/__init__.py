@@ -60,9 +60,12 @@ def register(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> ResponseReturnValue:
-        code = exc.code or 500
-        if isinstance(exc, RateLimited) and request.path.startswith("/api/"):
-            return jsonify(errors={"_request": API_TOO_MANY}), code
-        return render_template("error.html", code=code, error=exc), code
+    app.register_error_handler(HTTPException, error_page)
+
+
+def error_page(exc: HTTPException) -> ResponseReturnValue:
+    """The error page (JSON on the API when a client sends too much)."""
+    code = exc.code or 500
+    if isinstance(exc, RateLimited) and request.path.startswith("/api/"):
+        return jsonify(errors={"_request": API_TOO_MANY}), code
+    return render_template("error.html", code=code, error=exc), code

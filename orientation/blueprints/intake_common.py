@@ -99,10 +99,11 @@ def submit(
 
 
 def form_context(
-    values: dict[str, Any], error: IntakeInvalid | None = None, nonce: str = ""
+    values: dict[str, Any], error: IntakeInvalid | None = None, nonce: str = "", notice: str = ""
 ) -> dict[str, Any]:
-    """What templates/intake/_questionnaire.html needs."""
+    """What templates/intake/_questionnaire.html needs (`notice`: why the form was not taken)."""
     return {
+        "notice": notice,
         "values": values,
         "errors": error.errors if error else {},
         "commune_choices": error.communes if error else [],

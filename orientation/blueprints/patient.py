@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from geo.communes import gazetteer
 from models import Request, Source, Status, Territory, utcnow
+from orientation.blueprints import error_page
 from orientation.blueprints.intake_common import (
     client_ip,
     form_context,
@@ -20,6 +24,7 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
+from orientation.ratelimit import RateLimited
 from orientation.services.intake import forward_request
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
@@ -81,6 +86,31 @@ def questionnaire(slug: str) -> ResponseReturnValue:
         # Say nothing useful to a robot; a person never fills the hidden field.
         return render_template("patient/received.html", territory=_territory(slug)), 200
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
+
+
+# A POST the questionnaire could not take (too many from this address, or a form whose session
+# has expired: a phone's browser restarted) shows the form again with everything typed in it,
+# rather than an error page that loses it. Nothing was saved; the nonce is kept.
+NOT_TAKEN = {
+    429: _l("Trop de demandes depuis cette connexion : patientez une minute, puis renvoyez."),
+    400: _l("Le formulaire a expiré : vérifiez vos réponses, puis renvoyez-le."),
+}
+
+
+@bp.errorhandler(RateLimited)
+@bp.errorhandler(CSRFError)
+def _form_not_taken(error: HTTPException) -> ResponseReturnValue:
+    slug = (request.view_args or {}).get("slug", "")
+    territory = None
+    if request.endpoint == "patient.questionnaire" and request.method == "POST":
+        territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+    if territory is None:
+        return error_page(error)
+    code = 429 if isinstance(error, RateLimited) else 400
+    context = form_context(
+        request.form.to_dict(), nonce=request.form.get("nonce", ""), notice=str(NOT_TAKEN[code])
+    )
+    return render_template("patient/questionnaire.html", territory=territory, **context), code
 
 
 @bp.get("/suivi/<token>/confirmation")
