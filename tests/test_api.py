@@ -164,6 +164,10 @@ def test_an_api_client_over_its_limit_gets_json_and_retry_after(
     assert refused.is_json
     assert "Trop de demandes" in refused.get_json()["errors"]["_request"]
     assert int(refused.headers["Retry-After"]) >= 1
+    documented = client.get("/api/openapi.json").get_json()["paths"]
+    for path, method in (("/api/v1/communes", "get"), ("/api/v1/territories/{slug}/requests",
+                         "post"), ("/api/v1/requests/{token}", "get")):  # fmt: skip
+        assert "Retry-After" in documented[path][method]["responses"]["429"]["headers"]
 
 
 def test_the_api_never_answers_with_a_server_error(app: Flask, lys: Territory) -> None:

@@ -154,6 +154,16 @@ def build_spec(server_url: str) -> dict[str, Any]:
     ):
         spec.components.schema(name, schema=schema)
     json_of = lambda ref: {"application/json": {"schema": ref}}  # noqa: E731
+    too_many = {
+        "description": "Trop de demandes depuis cette adresse",
+        "headers": {
+            "Retry-After": {
+                "description": "Secondes à attendre avant de réessayer",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": json_of("Errors"),
+    }
     spec.path(
         path="/api/v1/territories/{slug}/requests",
         operations={
@@ -174,7 +184,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "200": {"description": "Déjà reçue (même clé)", "content": json_of("Created")},
                     "404": {"description": "CPTS inconnue", "content": json_of("Errors")},
                     "422": {"description": "Champs invalides", "content": json_of("Errors")},
-                    "429": {"description": "Trop de demandes"},
+                    "429": too_many,
                 },
             }
         },
@@ -191,6 +201,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                     "200": {"description": "La demande", "content": json_of("RequestView")},
                     "404": {"description": "Lien inconnu", "content": json_of("Errors")},
                     "410": {"description": "Lien expiré", "content": json_of("Errors")},
+                    "429": too_many,
                 },
             }
         },
@@ -208,7 +219,10 @@ def build_spec(server_url: str) -> dict[str, Any]:
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": {"200": {"description": "Communes", "content": json_of("Communes")}},
+                "responses": {
+                    "200": {"description": "Communes", "content": json_of("Communes")},
+                    "429": too_many,
+                },
             }
         },
     )
