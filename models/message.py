@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TerritoryOwned, utcnow
@@ -24,12 +24,23 @@ class MessageStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+PROVIDER_ID_SQL = "provider_message_id <> ''"
+
+
 class Message(TerritoryOwned, Base):
     """One SMS or e-mail to a patient, a doctor or a coordinator."""
 
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_due", "status", "next_attempt_at"),
+        # Only messages a provider has taken (an acknowledgement is queued without an id): a
+        # lookup by id carries HAS_PROVIDER_ID for either database to use it.
+        Index(
+            "ix_messages_provider_message_id",
+            "provider_message_id",
+            postgresql_where=text(PROVIDER_ID_SQL),
+            sqlite_where=text(PROVIDER_ID_SQL),
+        ),
         # Only messages to doctors: a patient's (every acknowledgement) adds no index entry.
         Index(
             "ix_messages_doctor_id",
@@ -58,7 +69,7 @@ class Message(TerritoryOwned, Base):
         Enum(MessageStatus, native_enum=False, length=10), default=MessageStatus.QUEUED
     )
     provider: Mapped[str] = mapped_column(String(20), default="")
-    provider_message_id: Mapped[str] = mapped_column(String(80), default="", index=True)
+    provider_message_id: Mapped[str] = mapped_column(String(80), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -66,3 +77,7 @@ class Message(TerritoryOwned, Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     body_purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# The condition of ix_messages_provider_message_id, to put in a lookup by provider id.
+HAS_PROVIDER_ID = Message.provider_message_id != literal_column("''")

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    literal_column,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,6 +78,7 @@ REPORT_COLUMNS = ("territory_id", "created_at", "first_proposed_at", "oriented_a
 # Where the partial indexes hold a row (the indicators' queries repeat these conditions).
 REFERRED = "referrer_id IS NOT NULL"
 REACHED = "first_proposed_at IS NOT NULL OR oriented_at IS NOT NULL"
+CASCADE_SQL = "cascade_state <> ''"  # the rows of ix_requests_cascade_state
 
 
 class Request(TerritoryOwned, Base):
@@ -86,8 +89,19 @@ class Request(TerritoryOwned, Base):
     __table_args__ = (
         # The queue: open requests of one territory, priority first, then oldest.
         Index("ix_requests_queue", "territory_id", "status", "is_priority", "created_at"),
-        # Requests whose cascade of doctors ran out: flagged in the queue.
-        Index("ix_requests_cascade_state", "territory_id", "cascade_state", "status"),
+        # Requests in a cascade of doctors (running, or run out: flagged in the queue). Partial,
+        # as the two below: few requests at a time, so a submission writes no entry in them
+        # and the dispatcher finds the running cascades without reading every request. A query
+        # reaches a partial index only by carrying its condition itself (IN_CASCADE,
+        # FOLLOW_UP_FLAGGED): neither database infers `<> ''` from `= 'running'`.
+        Index(
+            "ix_requests_cascade_state",
+            "cascade_state",
+            "territory_id",
+            "status",
+            postgresql_where=text(CASCADE_SQL),
+            sqlite_where=text(CASCADE_SQL),
+        ),
         Index("ix_requests_figures", *FIGURE_COLUMNS),
         Index("ix_requests_reports", *REPORT_COLUMNS),
         # Partial (migration 0012): only the rows the referrers' count and the delays read, so
@@ -110,7 +124,14 @@ class Request(TerritoryOwned, Base):
             sqlite_where=text(REACHED),
         ),
         # Requests the follow-up flagged for a call back: counted and filtered in the queue.
-        Index("ix_requests_follow_up", "territory_id", "needs_follow_up", "status"),
+        Index(
+            "ix_requests_follow_up",
+            "territory_id",
+            "needs_follow_up",
+            "status",
+            postgresql_where=text("needs_follow_up"),
+            sqlite_where=text("needs_follow_up = 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,6 +219,12 @@ class Request(TerritoryOwned, Base):
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="RequestEvent.id"
     )
+
+
+# The conditions of the partial indexes above, to put in the queries they serve (as literals:
+# a bound parameter would not match the index's condition).
+IN_CASCADE = Request.cascade_state != literal_column("''")
+FOLLOW_UP_FLAGGED = Request.needs_follow_up == true()
 
 
 class Person(TerritoryOwned, Base):

@@ -37,6 +37,7 @@ from sqlalchemy import Select, case, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Channel, Message, MessageStatus, utcnow
+from models.message import HAS_PROVIDER_ID
 from notifications.providers.base import (
     OutgoingMessage,
     PermanentFailure,
@@ -319,7 +320,9 @@ class Dispatcher:
         with self.sessions() as session:
             owner = session.scalar(
                 select(Message.id).where(
-                    Message.provider_message_id == provider_id, Message.id != message_id
+                    Message.provider_message_id == provider_id,
+                    HAS_PROVIDER_ID,
+                    Message.id != message_id,
                 )
             )
             return owner is not None

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Message, MessageStatus
+from models.message import HAS_PROVIDER_ID
 from notifications.providers.twilio_sms import TWILIO_STATUSES
 
 
@@ -30,7 +31,9 @@ def apply_twilio_report(
     if idempotency_key:
         message = session.scalar(select(Message).where(Message.idempotency_key == idempotency_key))
     if message is None and sid:
-        message = session.scalar(select(Message).where(Message.provider_message_id == sid))
+        message = session.scalar(
+            select(Message).where(Message.provider_message_id == sid, HAS_PROVIDER_ID)
+        )
     if message is None or (message.provider_message_id not in ("", sid)):
         return None
     status = TWILIO_STATUSES.get(twilio_status)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ContactStatus, DoctorContact, Request, Status, Territory
+from models.request import IN_CASCADE
 from orientation.services.doctor_contacts import Links, ask_doctors
 from orientation.services.matching import NoPatientPoint, rank_doctors
 from orientation.services.request_case import CaseError
@@ -131,7 +132,9 @@ def advance_cascades(session: Session, now: datetime, links: Links) -> CascadeSu
             )
         summary.expired += 1
     session.flush()
-    running = session.scalars(select(Request).where(Request.cascade_state == "running")).all()
+    running = session.scalars(
+        select(Request).where(Request.cascade_state == "running", IN_CASCADE)
+    ).all()
     for request in running:
         if request.processing_limited_at is not None:
             # rights.limit_processing stops the cascade; a limitation committed while this

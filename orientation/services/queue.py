@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from models import Person, Request, Source, Status
+from models.request import FOLLOW_UP_FLAGGED, IN_CASCADE
 
 PAGE_SIZE = 50
 # Display and merge order of the open statuses.
@@ -149,9 +150,9 @@ def _filter_terms(filters: QueueFilters) -> list[ColumnElement[bool]]:
     if filters.commune_insee:
         terms.append(Request.commune_insee == filters.commune_insee)
     if filters.alert_only:
-        terms.append(Request.cascade_state == "exhausted")
+        terms.extend((Request.cascade_state == "exhausted", IN_CASCADE))
     if filters.follow_up_only:
-        terms.append(Request.needs_follow_up == True)  # noqa: E712 - `=` uses the index
+        terms.append(FOLLOW_UP_FLAGGED)
     return terms
 
 
@@ -276,11 +277,12 @@ def queue_counts(session: Session, territory_id: int) -> tuple[dict[Status, int]
     alerts = select(literal(ALERTS, String).label("key"), func.count().label("n")).where(
         Request.territory_id == territory_id,
         Request.cascade_state == "exhausted",
+        IN_CASCADE,
         Request.status.in_(QUEUE_STATUSES),
     )
     follow_ups = select(literal(FOLLOW_UPS, String).label("key"), func.count().label("n")).where(
         Request.territory_id == territory_id,
-        Request.needs_follow_up == True,  # noqa: E712 - `=` uses the index
+        FOLLOW_UP_FLAGGED,
         Request.status.in_(FOLLOW_UP_STATUSES),
     )
     counts = {status: 0 for status in QUEUE_STATUSES}
