@@ -10,7 +10,9 @@ only ties it to Flask, for what the service needs and nothing more:
   CSRF check, so that a forged POST is refused without counting against its address;
 - over the limit: 429 with Retry-After; every limited response says X-RateLimit-Limit,
   X-RateLimit-Remaining and X-RateLimit-Reset for the limit closest to running out;
-- RATELIMIT_ENABLED=False in the app's config turns counting off (tests).
+- RATELIMIT_ENABLED=False in the app's config turns counting off (tests);
+- when the storage fails (Redis down), requests go through and a warning is logged: a
+  patient is not turned away because a counter cannot be reached.
 
 Flask-Limiter did this until December 2026. Its generality (default and application-wide
 limits, exemptions, key functions, per-request scopes) was resolved on every limited request
@@ -21,6 +23,7 @@ single-pass mode we relied on to halve that.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +32,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from limits.util import WindowStats
@@ -39,6 +43,7 @@ URI = f"{SCHEME}://"
 SWEEP_SECONDS = 1.0
 EXTENSION = "orientation.ratelimit"
 _ROUTE_LIMITS = "_orientation_rate_limits"  # attribute of a limited view function
+log = logging.getLogger(__name__)
 
 View = TypeVar("View", bound=Callable[..., Any])
 LimitValue = str | Callable[[], str]
@@ -121,7 +126,7 @@ class Limiter:
 
     def init_app(self, app: Flask, configured_storage: str) -> None:
         """Count in `configured_storage` (ORIENTATION_RATELIMIT_STORAGE_URL); call after CSRF."""
-        storage = storage_from_string(storage_uri(configured_storage))
+        storage = storage_from_string(storage_uri(configured_storage), wrap_exceptions=True)
         app.extensions[EXTENSION] = FixedWindowRateLimiter(storage)
         app.before_request(_count)
         app.after_request(_headers)
@@ -140,8 +145,14 @@ def _count() -> None:
         if not route.applies_to(request.method):
             continue
         for item in route.items():
-            allowed = counter.hit(item, endpoint, address)
-            stats = counter.get_window_stats(item, endpoint, address)
+            try:
+                allowed = counter.hit(item, endpoint, address)
+                stats = counter.get_window_stats(item, endpoint, address)
+            except StorageError as exc:
+                # Redis down: let the request through rather than turn patients away; the
+                # CSRF check and the honeypot still hold, and the log says limits are off.
+                log.warning("rate limits not counted, their storage failed: %s", exc)
+                return
             if not allowed:
                 g.rate_limit = Counted(item, stats)
                 raise RateLimited()

@@ -302,6 +302,22 @@ def test_the_rate_limit_counts_only_real_submissions_and_tells_the_client_when_t
     assert 'name="nonce" value="r3"' in page
 
 
+def test_a_submission_goes_through_when_the_rate_limit_storage_is_down(
+    settings: Settings, lys: Territory, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    from orientation import create_app
+
+    app = create_app(settings.with_overrides(
+        ratelimit_storage_url="redis://127.0.0.1:1",  # nothing listens there: Redis is down
+        extra={"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True},
+    ))  # fmt: skip
+    response = app.test_client().post(f"/cpts/{lys.slug}/demande", data=answers(nonce="down-1"))
+    app.extensions["orientation.engine"].dispose()
+    assert response.status_code == 303
+    assert count(session, Request) == 1
+    assert "rate limits not counted" in caplog.text
+
+
 def test_an_expired_form_comes_back_filled_in_and_nothing_is_saved(
     settings: Settings, lys: Territory, session: Session
 ) -> None:
