@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import Select, case, select, text, update
@@ -94,17 +95,37 @@ class RateLimit:
 
     def __init__(self, per_second: Mapping[str, int], storage_uri: str = "memory://") -> None:
         self._items = {name: RateLimitItemPerSecond(n) for name, n in per_second.items() if n > 0}
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        storage = storage_from_string(storage_uri, wrap_exceptions=True)
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._storage_down = False
 
     def try_send(self, provider: str) -> bool:
         """Count one send now if the window allows it; False (nothing counted) otherwise."""
         item = self._items.get(provider)
-        return item is None or self._limiter.hit(item, self.KEY_PREFIX, provider)
+        if item is None:
+            return True
+        try:
+            allowed = self._limiter.hit(item, self.KEY_PREFIX, provider)
+        except StorageError as exc:
+            # Redis down: send anyway rather than hold every message until it is back. The
+            # provider answers a burst over its own limit with a temporary failure, which is
+            # retried. Said once per outage, not once per message.
+            if not self._storage_down:
+                log.warning("sending rates not counted, their storage failed: %s", exc)
+            self._storage_down = True
+            return True
+        self._storage_down = False
+        return allowed
 
     def wait(self, provider: str) -> None:
         """Block until one send to this provider is allowed, and count it."""
         while not self.try_send(provider):
-            stats = self._limiter.get_window_stats(self._items[provider], self.KEY_PREFIX, provider)
+            try:
+                stats = self._limiter.get_window_stats(
+                    self._items[provider], self.KEY_PREFIX, provider
+                )
+            except StorageError:
+                return  # the storage failed in between: send, as try_send does then
             time.sleep(max(stats.reset_time - time.time(), 0.005))
 
 

@@ -306,6 +306,19 @@ def test_with_redis_two_dispatcher_processes_share_one_sending_rate(storage: str
         assert sent_by_two == [True, False, False]  # 3 in the second, whichever process sends
 
 
+def test_messages_are_still_sent_when_the_rate_storage_is_down(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr("notifications.dispatcher.time.sleep", sleeps.append)
+    limit = RateLimit({"twilio": 1}, "redis://127.0.0.1:1")  # nothing listens: Redis is down
+    for _ in range(3):
+        limit.wait("twilio")  # would wait a second between sends if the count were kept
+    assert sleeps == []
+    warnings = [r for r in caplog.records if "sending rates not counted" in r.getMessage()]
+    assert len(warnings) == 1  # once per outage, not once per message
+
+
 def test_a_send_that_timed_out_after_twilio_took_it_is_recorded_not_sent_again(
     session: Session,
     make_territory: Callable[..., Territory],
