@@ -48,8 +48,12 @@ def submit_limit() -> str:
     return str(current_app.config.get("INTAKE_RATE_LIMIT", SUBMIT_LIMIT))
 
 
+def _find_territory(slug: str) -> Territory | None:
+    return db_session().scalar(select(Territory).where(Territory.slug == slug))
+
+
 def _territory(slug: str) -> Territory:
-    territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+    territory = _find_territory(slug)
     if territory is None:
         abort(404)
     return territory
@@ -100,10 +104,9 @@ NOT_TAKEN = {
 @bp.errorhandler(RateLimited)
 @bp.errorhandler(CSRFError)
 def _form_not_taken(error: HTTPException) -> ResponseReturnValue:
-    slug = (request.view_args or {}).get("slug", "")
     territory = None
     if request.endpoint == "patient.questionnaire" and request.method == "POST":
-        territory = db_session().scalar(select(Territory).where(Territory.slug == slug))
+        territory = _find_territory((request.view_args or {}).get("slug", ""))
     if territory is None:
         return error_page(error)
     code = 429 if isinstance(error, RateLimited) else 400
