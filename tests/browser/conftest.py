@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = os.environ.get("ORIENTATION_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,9 +48,34 @@ def browser() -> Iterator[object]:
         instance.close()
 
 
+RESPONSE_KEY = "tests.live_server.response"
+
+
+class _ClosingHandler(WSGIRequestHandler):
+    """Werkzeug's handler, closing a response the browser gave up on (a favicon, a page left
+    mid-load) as gunicorn does, rather than leaving its open file to the garbage collector:
+    its ResourceWarning would fail whichever test happens to be running then."""
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        response = (environ or {}).get(RESPONSE_KEY)
+        if hasattr(response, "close"):
+            response.close()
+
+
+def _remembering_responses(app: Flask) -> Any:
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ[RESPONSE_KEY] = response = app(environ, start_response)
+        return response
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, _remembering_responses(app), threaded=True,
+        request_handler=_ClosingHandler,
+    )  # fmt: skip
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
