@@ -341,3 +341,44 @@ def test_an_expired_form_comes_back_filled_in_and_nothing_is_saved(
     app.extensions["orientation.engine"].dispose()
     assert again.status_code == 303
     assert count(session, Request) == 1
+
+
+def test_a_message_refused_on_the_private_link_comes_back_typed_in(
+    settings: Settings, lys: Territory, session: Session
+) -> None:
+    import re
+
+    from orientation import create_app
+
+    app = create_app(settings.with_overrides(extra={
+        "WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": True, "INTAKE_RATE_LIMIT": "1 per minute",
+    }))  # fmt: skip
+    client = app.test_client()
+    form = client.get(f"/cpts/{lys.slug}/demande").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    sent = client.post(f"/cpts/{lys.slug}/demande", data=answers(csrf_token=token.group(1)))
+    link = sent.headers["Location"].removesuffix("/confirmation")
+    message = {"comment": "Je travaille de nuit, appelez l'après-midi", "phone": "07 81 22 33 44"}
+    # The phone's browser restarted: no session, the page's token is stale.
+    other = app.test_client()
+    expired = other.post(f"{link}/completer", data={**message, "csrf_token": "stale"})
+    page = expired.get_data(as_text=True)
+    assert expired.status_code == 400
+    assert "Le formulaire a expiré" in page and "Rien n'est encore enregistré" in page
+    assert "Je travaille de nuit, appelez l&#39;après-midi</textarea>" in page
+    assert 'value="07 81 22 33 44"' in page
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert fresh is not None
+    # A second message within the minute is over the limit: it comes back too.
+    first = other.post(f"{link}/completer", data={**message, "csrf_token": fresh.group(1)})
+    assert first.status_code == 303
+    refused = other.post(f"{link}/completer", data={**message, "csrf_token": fresh.group(1)})
+    app.extensions["orientation.engine"].dispose()
+    assert refused.status_code == 429
+    assert "Trop de demandes depuis cette connexion" in refused.get_data(as_text=True)
+    assert 'value="07 81 22 33 44"' in refused.get_data(as_text=True)
+    request = session.scalars(select(Request)).one()
+    session.refresh(request)
+    notes = [e.note for e in request.events]
+    assert notes.count("Je travaille de nuit, appelez l'après-midi") == 1  # only the one taken

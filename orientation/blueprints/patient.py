@@ -92,28 +92,49 @@ def questionnaire(slug: str) -> ResponseReturnValue:
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
 
 
-# A POST the questionnaire could not take (too many from this address, or a form whose session
-# has expired: a phone's browser restarted) shows the form again with everything typed in it,
-# rather than an error page that loses it. Nothing was saved; the nonce is kept.
+# A POST refused before its view ran (too many from this address, or a form whose session has
+# expired: a phone's browser restarted) shows its form again with everything typed in it,
+# rather than an error page that loses it. Nothing was saved; the questionnaire keeps its nonce.
 NOT_TAKEN = {
     429: _l("Trop de demandes depuis cette connexion : patientez une minute, puis renvoyez."),
     400: _l("Le formulaire a expiré : vérifiez vos réponses, puis renvoyez-le."),
 }
 
 
+def _questionnaire_again(notice: str) -> str | None:
+    territory = _find_territory((request.view_args or {}).get("slug", ""))
+    if territory is None:
+        return None
+    context = form_context(
+        request.form.to_dict(), nonce=request.form.get("nonce", ""), notice=notice
+    )
+    return render_template("patient/questionnaire.html", territory=territory, **context)
+
+
+def _follow_up_again(notice: str) -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    try:
+        req = request_of_token(db_session(), signer(), token)
+    except LinkInvalid:  # expired too: the error page says so
+        return None
+    return render_template("patient/follow_up.html", errors={}, values=request.form.to_dict(),
+                           notice=notice, **_follow_up_context(req, token))  # fmt: skip
+
+
+# The forms with something typed in them; the others (withdraw, forward) are one button.
+_SHOWN_AGAIN = {
+    "patient.questionnaire": _questionnaire_again,
+    "patient.complete": _follow_up_again,
+}
+
+
 @bp.errorhandler(RateLimited)
 @bp.errorhandler(CSRFError)
 def _form_not_taken(error: HTTPException) -> ResponseReturnValue:
-    territory = None
-    if request.endpoint == "patient.questionnaire" and request.method == "POST":
-        territory = _find_territory((request.view_args or {}).get("slug", ""))
-    if territory is None:
-        return error_page(error)
+    again = _SHOWN_AGAIN.get(request.endpoint or "") if request.method == "POST" else None
     code = 429 if isinstance(error, RateLimited) else 400
-    context = form_context(
-        request.form.to_dict(), nonce=request.form.get("nonce", ""), notice=str(NOT_TAKEN[code])
-    )
-    return render_template("patient/questionnaire.html", territory=territory, **context), code
+    page = again(str(NOT_TAKEN[code])) if again is not None else None
+    return error_page(error) if page is None else (page, code)
 
 
 @bp.get("/suivi/<token>/confirmation")
