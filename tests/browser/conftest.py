@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("ORIENTATION_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,34 +48,29 @@ def browser() -> Iterator[object]:
         instance.close()
 
 
-RESPONSE_KEY = "tests.live_server.response"
+def _read_whole(app: Flask) -> Any:
+    """The app, each response read whole and closed before werkzeug's server sends it.
 
+    The dev server does not always close a response the browser gave up on (a favicon, an
+    image of a page left mid-load), even when told of the dropped connection. The open file's
+    ResourceWarning, raised whenever the garbage collector got to it, then failed whichever
+    test was running. Read whole, nothing is left open (gunicorn closes them itself).
+    """
 
-class _ClosingHandler(WSGIRequestHandler):
-    """Werkzeug's handler, closing a response the browser gave up on (a favicon, a page left
-    mid-load) as gunicorn does, rather than leaving its open file to the garbage collector:
-    its ResourceWarning would fail whichever test happens to be running then."""
-
-    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
-        response = (environ or {}).get(RESPONSE_KEY)
-        if hasattr(response, "close"):
-            response.close()
-
-
-def _remembering_responses(app: Flask) -> Any:
     def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        environ[RESPONSE_KEY] = response = app(environ, start_response)
-        return response
+        response = app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
 
     return wsgi
 
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server(
-        "127.0.0.1", 0, _remembering_responses(app), threaded=True,
-        request_handler=_ClosingHandler,
-    )  # fmt: skip
+    server = make_server("127.0.0.1", 0, _read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
