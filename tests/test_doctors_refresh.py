@@ -24,6 +24,7 @@ from models import (
     User,
     utcnow,
 )
+from orientation import Settings
 from orientation.services.doctor_refresh import availability_link, send_reminders
 from orientation.services.doctors import doctor_points
 from tests.conftest import AuthActions
@@ -254,3 +255,30 @@ def test_the_coordinator_sees_the_campaign_progress(
     assert "<strong>1</strong> liens ouverts" in page
     assert "<strong>0</strong> confirmés" in page
     assert "<strong>1</strong> à confirmer" in page
+
+
+def test_an_answer_refused_with_an_expired_session_comes_back_filled_in(
+    settings: Settings, session: Session, territory: Territory, make_doctor: Callable[..., Doctor]
+) -> None:
+    from orientation import create_app
+
+    doctor = make_doctor(territory, capacity_left=1)
+    app = create_app(settings.with_overrides(extra={"WTF_CSRF_ENABLED": True}))
+    client = app.test_client()
+    answer = {"accepting": "yes", "capacity_left": "4", "home_visits": "y",
+              "home_visit_radius_km": "7"}  # fmt: skip
+    # Opened on Monday, sent on Tuesday from a browser that has forgotten its session.
+    refused = client.post(link_of(doctor), data={**answer, "csrf_token": "stale"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Le formulaire a expiré" in page and "Rien n'est encore enregistré" in page
+    assert 'value="4"' in page and 'value="7"' in page
+    session.expire_all()
+    assert session.get(Doctor, doctor.id).capacity_left == 1  # type: ignore[union-attr]
+    fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert fresh is not None
+    done = client.post(link_of(doctor), data={**answer, "csrf_token": fresh.group(1)})
+    app.extensions["orientation.engine"].dispose()
+    assert "Merci, c'est enregistré" in done.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Doctor, doctor.id).capacity_left == 4  # type: ignore[union-attr]

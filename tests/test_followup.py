@@ -134,3 +134,30 @@ def test_the_command_sends_the_follow_ups(session, proposed, runner):  # type: i
     assert "1 follow-up message(s) queued." in result.output
     message = session.scalar(select(Message))
     assert message.channel.value == "email" and message.subject
+
+
+def test_an_answer_refused_with_an_expired_session_comes_back_filled_in(  # type: ignore[no-untyped-def]
+    session, proposed, settings
+):
+    from orientation import create_app
+
+    request = proposed(31)
+    _send(session)
+    link = _link(session, request)
+    app = create_app(settings.with_overrides(extra={"WTF_CSRF_ENABLED": True}))
+    client = app.test_client()
+    refused = client.post(link, data={"appointment": "oui", "declared": "non", "csrf_token": "x"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Le formulaire a expiré" in page
+    assert re.search(r'<input[^>]*checked[^>]*value="non"|<input[^>]*value="non"[^>]*checked', page)
+    session.refresh(request)
+    assert request.status is Status.PROPOSED  # nothing taken
+    fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert fresh is not None
+    done = client.post(
+        link, data={"appointment": "oui", "declared": "non", "csrf_token": fresh.group(1)}
+    )
+    app.extensions["orientation.engine"].dispose()
+    assert done.status_code == 200
+    session.refresh(request)
+    assert request.status is Status.ORIENTED and request.needs_follow_up

@@ -184,3 +184,29 @@ def test_survey_results_appear_on_the_indicators_page(session, oriented, client,
         "/espace/indicateurs", query_string={"du": "2026-01-01", "au": "2026-12-31"}
     ).get_data(as_text=True)
     assert "Réponses : 1. Ont trouvé un médecin traitant : 1 (100 %)" in html
+
+
+def test_an_answer_refused_with_an_expired_session_comes_back_filled_in(  # type: ignore[no-untyped-def]
+    session, oriented, settings
+):
+    from orientation import create_app
+
+    request = oriented(datetime(2026, 5, 1, tzinfo=UTC))
+    send_surveys(session, LinkSigner(SECRET), "http://localhost", 2026, utcnow())
+    link = _link(session, request)
+    app = create_app(settings.with_overrides(extra={"WTF_CSRF_ENABLED": True}))
+    client = app.test_client()
+    answer = {"found_gp": "oui", "satisfaction": "5", "comment": "Merci à Anne, très réactive"}
+    # The phone's browser restarted between opening the link and sending: no session.
+    refused = client.post(link, data={**answer, "csrf_token": "stale"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Le formulaire a expiré" in page and "Merci à Anne, très réactive</textarea>" in page
+    assert re.search(r'<input[^>]*checked[^>]*value="5"|<input[^>]*value="5"[^>]*checked', page)
+    assert session.scalar(select(SurveyAnswer)) is None
+    fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert fresh is not None
+    done = client.post(link, data={**answer, "csrf_token": fresh.group(1)})
+    app.extensions["orientation.engine"].dispose()
+    assert "Merci pour votre avis" in done.get_data(as_text=True)
+    assert session.scalar(select(SurveyAnswer.comment)) == "Merci à Anne, très réactive"

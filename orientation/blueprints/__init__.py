@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from collections.abc import Callable, Mapping
+
+from flask import Blueprint, Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from orientation.ratelimit import RateLimited
@@ -69,3 +73,27 @@ def error_page(exc: HTTPException) -> ResponseReturnValue:
     if isinstance(exc, RateLimited) and request.path.startswith("/api/"):
         return jsonify(errors={"_request": API_TOO_MANY}), code
     return render_template("error.html", code=code, error=exc), code
+
+
+# Why a form's POST was refused before its view ran, said above the form shown again.
+NOT_TAKEN = {
+    429: _l("Trop de demandes depuis cette connexion : patientez une minute, puis renvoyez."),
+    400: _l("Le formulaire a expiré : vérifiez vos réponses, puis renvoyez-le."),
+}
+
+
+def show_forms_again(bp: Blueprint, forms: Mapping[str, Callable[[str], str | None]]) -> None:
+    """A POST to one of `forms`' endpoints refused before its view ran (too many from this
+    address: 429; the session and its CSRF token gone, say a phone's browser restarted: 400)
+    shows that form again with everything typed in it and why, rather than an error page that
+    loses it. Nothing was saved. `forms[endpoint](notice)` renders the page, or returns None
+    when it cannot (the link has expired...): then the error page."""
+
+    def not_taken(error: HTTPException) -> ResponseReturnValue:
+        again = forms.get(request.endpoint or "") if request.method == "POST" else None
+        code = 429 if isinstance(error, RateLimited) else 400
+        page = again(str(NOT_TAKEN[code])) if again is not None else None
+        return error_page(error) if page is None else (page, code)
+
+    bp.register_error_handler(RateLimited, not_taken)
+    bp.register_error_handler(CSRFError, not_taken)

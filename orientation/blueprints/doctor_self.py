@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from models import Doctor, Territory, utcnow
+from orientation.blueprints import show_forms_again
 from orientation.blueprints.doctor_forms import SelfServiceForm
 from orientation.db import db_session
 from orientation.extensions import limiter
@@ -30,22 +31,48 @@ def _refused(kind: str, territory: Territory | None = None) -> ResponseReturnVal
     )
 
 
+class _Refused(Exception):
+    def __init__(self, kind: str, territory: Territory | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.territory = territory
+
+
+def _open(token: str) -> tuple[int, Doctor, Territory]:
+    """The link's version, its doctor and the doctor's CPTS; raise _Refused."""
+    try:
+        claims = signer().read(LinkPurpose.DOCTOR_AVAILABILITY, token)
+    except LinkExpired:
+        raise _Refused("expired") from None
+    except LinkInvalid:
+        raise _Refused("invalid") from None
+    session = db_session()
+    doctor = session.get(Doctor, claims.subject_id)
+    if doctor is None or not doctor.active:
+        raise _Refused("invalid")
+    territory = session.get(Territory, doctor.territory_id)
+    assert territory is not None  # a doctor belongs to a CPTS
+    if claims.version != doctor.link_version:
+        raise _Refused("used", territory)
+    return claims.version, doctor, territory
+
+
+def _form_page(
+    form: SelfServiceForm, doctor: Doctor, territory: Territory, notice: str = ""
+) -> str:
+    return render_template(
+        "doctors/self_form.html", form=form, doctor=doctor, territory=territory, notice=notice
+    )
+
+
 @bp.route("/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
 def availability(token: str) -> ResponseReturnValue:
     try:
-        claims = signer().read(LinkPurpose.DOCTOR_AVAILABILITY, token)
-    except LinkExpired:
-        return _refused("expired")
-    except LinkInvalid:
-        return _refused("invalid")
+        version, doctor, territory = _open(token)
+    except _Refused as refused:
+        return _refused(refused.kind, refused.territory)
     session = db_session()
-    doctor = session.get(Doctor, claims.subject_id)
-    if doctor is None or not doctor.active:
-        return _refused("invalid")
-    territory = session.get(Territory, doctor.territory_id)
-    if claims.version != doctor.link_version:
-        return _refused("used", territory)
     if request.method == "POST":
         form = SelfServiceForm()
     else:
@@ -64,7 +91,7 @@ def availability(token: str) -> ResponseReturnValue:
     now = utcnow()
     if form.validate_on_submit():
         try:
-            apply_answer(session, doctor, claims.version, form.answer(), now)
+            apply_answer(session, doctor, version, form.answer(), now)
         except LinkAlreadyUsed:
             session.rollback()
             return _refused("used", territory)
@@ -73,7 +100,15 @@ def availability(token: str) -> ResponseReturnValue:
     if not form.is_submitted():
         mark_opened(session, doctor, now)
         session.commit()
-    status = 422 if form.is_submitted() else 200
-    return render_template(
-        "doctors/self_form.html", form=form, doctor=doctor, territory=territory
-    ), status
+    return _form_page(form, doctor, territory), 422 if form.is_submitted() else 200
+
+
+def _form_again(notice: str) -> str | None:
+    try:
+        _version, doctor, territory = _open((request.view_args or {}).get("token", ""))
+    except _Refused:
+        return None
+    return _form_page(SelfServiceForm(), doctor, territory, notice)  # filled from the POST
+
+
+show_forms_again(bp, {"doctor_self.availability": _form_again})

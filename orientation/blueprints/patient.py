@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from geo.communes import gazetteer
 from models import Request, Source, Status, Territory, utcnow
-from orientation.blueprints import error_page
+from orientation.blueprints import show_forms_again
 from orientation.blueprints.intake_common import (
     client_ip,
     form_context,
@@ -24,7 +21,6 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.ratelimit import RateLimited
 from orientation.services.intake import forward_request
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
@@ -92,19 +88,11 @@ def questionnaire(slug: str) -> ResponseReturnValue:
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
 
 
-# A POST refused before its view ran (too many from this address, or a form whose session has
-# expired: a phone's browser restarted) shows its form again with everything typed in it,
-# rather than an error page that loses it. Nothing was saved; the questionnaire keeps its nonce.
-NOT_TAKEN = {
-    429: _l("Trop de demandes depuis cette connexion : patientez une minute, puis renvoyez."),
-    400: _l("Le formulaire a expiré : vérifiez vos réponses, puis renvoyez-le."),
-}
-
-
 def _questionnaire_again(notice: str) -> str | None:
     territory = _find_territory((request.view_args or {}).get("slug", ""))
     if territory is None:
         return None
+    # The same nonce: sending it again cannot make a second request.
     context = form_context(
         request.form.to_dict(), nonce=request.form.get("nonce", ""), notice=notice
     )
@@ -122,19 +110,9 @@ def _follow_up_again(notice: str) -> str | None:
 
 
 # The forms with something typed in them; the others (withdraw, forward) are one button.
-_SHOWN_AGAIN = {
-    "patient.questionnaire": _questionnaire_again,
-    "patient.complete": _follow_up_again,
-}
-
-
-@bp.errorhandler(RateLimited)
-@bp.errorhandler(CSRFError)
-def _form_not_taken(error: HTTPException) -> ResponseReturnValue:
-    again = _SHOWN_AGAIN.get(request.endpoint or "") if request.method == "POST" else None
-    code = 429 if isinstance(error, RateLimited) else 400
-    page = again(str(NOT_TAKEN[code])) if again is not None else None
-    return error_page(error) if page is None else (page, code)
+show_forms_again(
+    bp, {"patient.questionnaire": _questionnaire_again, "patient.complete": _follow_up_again}
+)
 
 
 @bp.get("/suivi/<token>/confirmation")

@@ -7,6 +7,7 @@ answered gets a page that says so plainly.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
+from flask import request as http_request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
@@ -14,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from models import Status, Territory, utcnow
+from orientation.blueprints import show_forms_again
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkSigner
@@ -126,3 +128,36 @@ def satisfaction_survey(token: str) -> ResponseReturnValue:
             return _link_problem(exc)
         return render_template("followup/survey_done.html", territory=territory)
     return render_template("followup/survey.html", form=form, territory=territory, year=year)
+
+
+def _token() -> str:
+    return str((http_request.view_args or {}).get("token", ""))
+
+
+def _follow_up_again(notice: str) -> str | None:
+    session = db_session()
+    try:
+        request = followup.open_follow_up(session, _signer(), _token())
+    except (LinkInvalid, AlreadyAnswered, ProcessingLimited):
+        return None  # the error page; the link's own page says why on the next visit
+    territory = session.get(Territory, request.territory_id)
+    return render_template(
+        "followup/follow_up.html", form=FollowUpForm(), territory=territory, notice=notice
+    )
+
+
+def _survey_again(notice: str) -> str | None:
+    session = db_session()
+    try:
+        request, year = survey.open_survey(session, _signer(), _token())
+    except (LinkInvalid, AlreadyAnswered):
+        return None
+    territory = session.get(Territory, request.territory_id)
+    return render_template("followup/survey.html", form=SurveyForm(), territory=territory,
+                           year=year, notice=notice)  # fmt: skip
+
+
+show_forms_again(bp, {
+    "patient_followup.follow_up": _follow_up_again,
+    "patient_followup.satisfaction_survey": _survey_again,
+})  # fmt: skip
