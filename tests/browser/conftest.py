@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -68,9 +69,10 @@ def _read_whole(app: Flask) -> Any:
     return wsgi
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, _read_whole(app), threaded=True)
+@contextmanager
+def serving(app: Flask, port: int = 0) -> Iterator[str]:
+    """The app served on 127.0.0.1 (`port`, or a free one) in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", port, _read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -78,6 +80,12 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import email
 import email.policy
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -26,10 +25,10 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from models import Channel, Doctor, Message, MessageStatus, Request, Status, Territory, User
 from orientation import Settings
+from tests.browser.conftest import serving
 from tests.conftest import PASSWORD
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -96,14 +95,9 @@ def settings(
 
 @pytest.fixture
 def live_server(app: Flask, web_port: int) -> Iterator[str]:
-    server = make_server("127.0.0.1", web_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{web_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    # On the port the settings above announce to Twilio for its status callbacks.
+    with serving(app, web_port) as url:
+        yield url
 
 
 def _dispatch(app: Flask) -> str:
