@@ -82,17 +82,20 @@ NOT_TAKEN = {
 }
 
 
-def show_forms_again(bp: Blueprint, forms: Mapping[str, Callable[[str], str | None]]) -> None:
+def show_forms_again(bp: Blueprint, forms: Mapping[str, Callable[..., str | None]]) -> None:
     """A POST to one of `forms`' endpoints refused before its view ran (too many from this
     address: 429; the session and its CSRF token gone, say a phone's browser restarted: 400)
     shows that form again with everything typed in it and why, rather than an error page that
-    loses it. Nothing was saved. `forms[endpoint](notice)` renders the page, or returns None
-    when it cannot (the link has expired...): then the error page."""
+    loses it. Nothing was saved. `forms[endpoint](notice, **view_args)` (the URL's arguments,
+    as the view gets them) renders the page, or returns None when it cannot (the link has
+    expired...): then the error page."""
 
     def not_taken(error: HTTPException) -> ResponseReturnValue:
         again = forms.get(request.endpoint or "") if request.method == "POST" else None
         code = 429 if isinstance(error, RateLimited) else 400
-        page = again(str(NOT_TAKEN[code])) if again is not None else None
+        page = (
+            again(str(NOT_TAKEN[code]), **(request.view_args or {})) if again is not None else None
+        )
         return error_page(error) if page is None else (page, code)
 
     bp.register_error_handler(RateLimited, not_taken)

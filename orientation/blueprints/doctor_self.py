@@ -103,9 +103,9 @@ def availability(token: str) -> ResponseReturnValue:
     return _form_page(form, doctor, territory), 422 if form.is_submitted() else 200
 
 
-def _form_again(notice: str) -> str | None:
+def _form_again(notice: str, token: str) -> str | None:
     try:
-        _version, doctor, territory = _open((request.view_args or {}).get("token", ""))
+        _version, doctor, territory = _open(token)
     except _Refused:
         return None
     return _form_page(SelfServiceForm(), doctor, territory, notice)  # filled from the POST

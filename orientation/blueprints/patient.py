@@ -88,8 +88,8 @@ def questionnaire(slug: str) -> ResponseReturnValue:
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
 
 
-def _questionnaire_again(notice: str) -> str | None:
-    territory = _find_territory((request.view_args or {}).get("slug", ""))
+def _questionnaire_again(notice: str, slug: str) -> str | None:
+    territory = _find_territory(slug)
     if territory is None:
         return None
     # The same nonce: sending it again cannot make a second request.
@@ -99,8 +99,7 @@ def _questionnaire_again(notice: str) -> str | None:
     return render_template("patient/questionnaire.html", territory=territory, **context)
 
 
-def _follow_up_again(notice: str) -> str | None:
-    token = (request.view_args or {}).get("token", "")
+def _follow_up_again(notice: str, token: str) -> str | None:
     try:
         req = request_of_token(db_session(), signer(), token)
     except LinkInvalid:  # expired too: the error page says so

@@ -7,7 +7,6 @@ answered gets a page that says so plainly.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
-from flask import request as http_request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
@@ -130,14 +129,10 @@ def satisfaction_survey(token: str) -> ResponseReturnValue:
     return render_template("followup/survey.html", form=form, territory=territory, year=year)
 
 
-def _token() -> str:
-    return str((http_request.view_args or {}).get("token", ""))
-
-
-def _follow_up_again(notice: str) -> str | None:
+def _follow_up_again(notice: str, token: str) -> str | None:
     session = db_session()
     try:
-        request = followup.open_follow_up(session, _signer(), _token())
+        request = followup.open_follow_up(session, _signer(), token)
     except (LinkInvalid, AlreadyAnswered, ProcessingLimited):
         return None  # the error page; the link's own page says why on the next visit
     territory = session.get(Territory, request.territory_id)
@@ -146,10 +141,10 @@ def _follow_up_again(notice: str) -> str | None:
     )
 
 
-def _survey_again(notice: str) -> str | None:
+def _survey_again(notice: str, token: str) -> str | None:
     session = db_session()
     try:
-        request, year = survey.open_survey(session, _signer(), _token())
+        request, year = survey.open_survey(session, _signer(), token)
     except (LinkInvalid, AlreadyAnswered):
         return None
     territory = session.get(Territory, request.territory_id)
