@@ -1,20 +1,36 @@
-"""Staff login and logout."""
+"""Staff login and logout, and staff forms kept through a new login when the session expired."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
-from flask_login import login_user, logout_user
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_login.utils import login_url
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Forbidden, HTTPException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from models import Role, utcnow
 from orientation.auth import Staff
+from orientation.blueprints import NOT_TAKEN, error_page, show_forms_again
 from orientation.db import db_session
-from orientation.extensions import limiter
+from orientation.extensions import limiter, login_manager
 from orientation.services.accounts import LoginAttempt, LoginRefused, authenticate
 
 bp = Blueprint("auth", __name__)
@@ -49,10 +65,103 @@ def _safe_next(target: str | None, role: Role) -> str:
     return url_for(HOME_OF_ROLE[role])
 
 
+# A staff form's answers ride through the login page as hidden fields with this prefix: they
+# stay in the browser that typed them, never in a cookie or on the server.
+CARRIED = "carried-"
+# Enough for the questionnaire's fields; a forged POST cannot make the login page grow.
+MAX_CARRIED_FIELDS, MAX_CARRIED_NAME = 200, 60
+SESSION_EXPIRED = _l(
+    "Votre session a expiré : reconnectez-vous. Ce que vous avez saisi n'est pas encore "
+    "enregistré ; vous le retrouverez rempli juste après."
+)
+WELCOME_BACK = _l("Vous êtes reconnecté : vérifiez les réponses, puis enregistrez.")
+
+# Staff forms kept through a new login: endpoint -> the page showing that form again, given
+# why (a notice) and the answers typed. It is a staff view (staff_required): it checks who is
+# logged in, and refuses (403) a user whose role may not use the form.
+FormAgain = Callable[[str, dict[str, str]], str]
+_KEPT: dict[str, FormAgain] = {}
+
+
+def keep_through_login(bp: Blueprint, forms: Mapping[str, FormAgain]) -> None:
+    """An expired session loses nothing typed in `forms` (endpoint: page shown again).
+
+    The session cookie lasts a working day. A coordinator who fills in the phone form past it
+    (or after the laptop slept) would otherwise press "Enregistrer" onto an error page and lose
+    the call's answers. Instead the login page comes, holding them; once logged in, the form
+    comes back filled in, to check and send (its nonce kept: sending twice makes one request).
+    """
+    _KEPT.update(forms)
+
+    def not_taken(error: CSRFError) -> ResponseReturnValue:
+        again = _KEPT.get(request.endpoint or "") if request.method == "POST" else None
+        if again is None:
+            return error_page(error)
+        if not current_user.is_authenticated:  # the session, its token and its login are gone
+            return _login_keeping_form()
+        # Still logged in with another token: logged in again in another tab, say.
+        return again(str(NOT_TAKEN[400]), _typed(request.form.items())), 400
+
+    bp.register_error_handler(CSRFError, not_taken)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> ResponseReturnValue:
+    """Flask-Login's own answer (the login page, coming back here after), except for a kept
+    form's POST: then the login page holds what was typed."""
+    if request.method == "POST" and request.endpoint in _KEPT:
+        return _login_keeping_form()
+    flash(str(login_manager.login_message), login_manager.login_message_category)
+    return redirect(login_url(str(login_manager.login_view), next_url=request.url))
+
+
+def _typed(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    typed: dict[str, str] = {}
+    for name, value in fields:
+        if name != "csrf_token" and len(name) <= MAX_CARRIED_NAME:
+            typed[name] = value
+        if len(typed) == MAX_CARRIED_FIELDS:
+            break
+    return typed
+
+
+def _carried() -> dict[str, str]:
+    """The answers a login POST carries back to their form."""
+    return _typed(
+        (name.removeprefix(CARRIED), value)
+        for name, value in request.form.items()
+        if name.startswith(CARRIED)
+    )
+
+
+def _login_keeping_form() -> ResponseReturnValue:
+    """The login page in answer to a kept form's POST, holding what it carried."""
+    form = LoginForm(formdata=None)
+    return _login_page(form, _typed(request.form.items()), target=request.path), 401
+
+
+def _form_again(target: str, carried: dict[str, str]) -> str | None:
+    """The kept form at `target` filled in with `carried`, for the user now logged in; None
+    when `target` is no kept form or this user may not use it (another person logged in)."""
+    try:
+        endpoint, _ = current_app.url_map.bind("").match(urlsplit(target).path, method="POST")
+    except HTTPException:
+        return None
+    again = _KEPT.get(str(endpoint))
+    if again is None:
+        return None
+    try:
+        return again(str(WELCOME_BACK), carried)
+    except Forbidden:
+        return None
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def login() -> ResponseReturnValue:
     form = LoginForm()
+    carried = _carried() if request.method == "POST" else {}
+    target = request.args.get("next")
     if form.validate_on_submit():
         database = db_session()
         attempt = LoginAttempt(
@@ -70,13 +179,37 @@ def login() -> ResponseReturnValue:
                 else "Adresse e-mail ou mot de passe incorrect."
             )
             form.password.errors = [message]
-            return render_template("auth/login.html", form=form), 401
+            return _login_page(form, carried, target), 401
         database.commit()
         session.clear()  # a fresh session on login (no fixation)
+        # ...and a fresh CSRF token for a form shown by this same response: Flask-WTF keeps
+        # the one it made (of the cleared session) in g for the rest of the request.
+        g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
         login_user(Staff(user))
         session.permanent = True
-        return redirect(_safe_next(request.args.get("next"), user.role))
-    return render_template("auth/login.html", form=form)
+        next_page = _safe_next(target, user.role)
+        if carried:  # a kept form: shown again, or home when this user may not use it
+            kept = _form_again(next_page, carried)
+            return kept if kept is not None else redirect(url_for(HOME_OF_ROLE[user.role]))
+        return redirect(next_page)
+    return _login_page(form, carried, target)
+
+
+def _login_page(
+    form: LoginForm, carried: dict[str, str], target: str | None, notice: str = ""
+) -> str:
+    notice = notice or (str(SESSION_EXPIRED) if carried else "")
+    return render_template("auth/login.html", form=form, carried=carried, next=target,
+                           notice=notice)  # fmt: skip
+
+
+def _login_again(notice: str) -> str:
+    # The e-mail typed stays, and so does a kept form's answers; the password is typed again.
+    return _login_page(LoginForm(), _carried(), request.args.get("next"), notice)
+
+
+# The login page left open overnight (its token expired) or sent too often comes back.
+show_forms_again(bp, {"auth.login": _login_again})
 
 
 @bp.post("/deconnexion")
