@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Request, RequestEvent, Role, Source, Territory, User
+from models import AuditEntry, Message, Request, RequestEvent, Role, Source, Status, Territory, User
 from orientation import create_app
 from orientation.config import Settings
 from tests.conftest import PASSWORD, AuthActions
@@ -222,3 +222,114 @@ def test_too_many_logins_from_one_address_show_the_login_page_again(settings: Se
     page = tries[-1].get_data(as_text=True)
     assert "Trop de demandes depuis cette connexion" in page
     assert 'value="a@example.org"' in page and "Se connecter" in page
+
+
+# --- out of territory at the phone line or the counter: never a dead end ------------------
+
+
+def _forward_button(page: str) -> str:
+    found = re.search(r'<form method="post" action="(/orienter/\d+/transmettre/[^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_call_from_a_commune_of_another_hosted_cpts_is_forwarded_there_once(
+    client: FlaskClient, session: Session, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], auth: AuthActions,
+) -> None:  # fmt: skip
+    lys = make_territory("CPTS Lys", ["59017"])
+    lille = make_territory("CPTS Grand Lille", ["59350"])
+    coordinator = make_user(lys, Role.COORDINATOR)
+    auth.login(coordinator)
+    page = client.post(
+        "/espace/saisie", data=answers(nonce="call-7", postal_code="59000", commune="Lille")
+    ).get_data(as_text=True)
+    assert "Hors du territoire de CPTS Lys" in page
+    assert "CPTS Grand Lille couvre Lille" in page and lille.contact_phone in page
+    assert "Elle reçoit aussi par SMS son lien privé" in page
+    button = _forward_button(page)
+    assert button.endswith(f"/transmettre/{lille.slug}")
+
+    forwarded = client.post(button)
+    assert forwarded.status_code == 200
+    assert "Demande transmise à CPTS Grand Lille" in forwarded.get_data(as_text=True)
+    assert client.post(button).status_code == 200  # a second click: the same copy
+    original, copy = session.scalars(select(Request).order_by(Request.id)).all()
+    assert (original.territory_id, original.status) == (lys.id, Status.CLOSED)
+    assert original.closed_reason == "transmise à CPTS Grand Lille"
+    assert (copy.territory_id, copy.status, copy.source) == (
+        lille.id,
+        Status.ELIGIBLE,
+        Source.PHONE,
+    )
+    assert copy.reference in forwarded.get_data(as_text=True)
+    closing = session.scalars(
+        select(RequestEvent).where(RequestEvent.request_id == original.id,
+                                   RequestEvent.to_status == Status.CLOSED.value)
+    ).one()  # fmt: skip
+    assert closing.actor_user_id == coordinator.id
+    entry = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "request.forwarded")
+    ).one()
+    assert (entry.user_id, entry.object_id) == (coordinator.id, str(original.id))
+    # The copy's acknowledgement goes out in the other CPTS's name.
+    acknowledgements = session.scalars(select(Message).where(Message.request_id == copy.id)).all()
+    assert [m.body.startswith("CPTS Grand Lille") for m in acknowledgements] == [True]
+
+
+def test_without_a_hosted_cpts_the_counter_is_told_to_send_the_patient_to_the_cpam(
+    client: FlaskClient, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], auth: AuthActions,
+) -> None:  # fmt: skip
+    auth.login(make_user(make_territory("CPTS Lys", ["59017"]), Role.REFERRER))
+    page = client.post(
+        "/orienter", data=answers(nonce="r-5", postal_code="59000", commune="Lille")
+    ).get_data(as_text=True)
+    assert "Hors du territoire de CPTS Lys" in page and "ameli.fr" in page and "3646" in page
+    assert "/transmettre/" not in page
+    assert "Ouvrir la demande" not in page  # the case page is the coordination's
+
+
+def test_a_landline_only_person_is_given_the_reference_since_no_message_can_reach_them(
+    client: FlaskClient, session: Session, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], auth: AuthActions,
+) -> None:  # fmt: skip
+    auth.login(make_user(make_territory("CPTS Lys", ["59017"]), Role.COORDINATOR))
+    page = client.post(
+        "/espace/saisie",
+        data=answers(nonce="call-8", phone="03 20 12 34 56", preferred_channel="phone"),
+    ).get_data(as_text=True)
+    assert "Ni portable ni e-mail : aucun message ne lui est envoyé" in page
+    assert session.scalar(select(func.count()).select_from(Message)) == 0
+    request = session.scalars(select(Request)).one()
+    assert f'href="/espace/demandes/{request.id}"' in page  # "Ouvrir la demande"
+
+
+def test_only_the_referrer_forwards_and_only_to_a_cpts_that_covers_the_commune(
+    client: FlaskClient, session: Session, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], auth: AuthActions,
+) -> None:  # fmt: skip
+    lys = make_territory("CPTS Lys", ["59017"])
+    lille = make_territory("CPTS Grand Lille", ["59350"])
+    roubaix = make_territory("CPTS Roubaix", ["59512"])
+    first = make_user(lys, Role.REFERRER)
+    auth.login(first)
+    page = client.post(
+        "/orienter", data=answers(nonce="r-6", postal_code="59000", commune="Lille")
+    ).get_data(as_text=True)
+    button = _forward_button(page)
+    request_id = session.scalars(select(Request)).one().id
+    assert client.post(f"/orienter/{request_id}/transmettre/{roubaix.slug}").status_code == 404
+    auth.logout()
+    auth.login(make_user(lys, Role.REFERRER))  # another pharmacist of the same CPTS
+    assert client.post(button).status_code == 404
+    auth.logout()
+    auth.login(make_user(lille, Role.COORDINATOR))  # the other CPTS cannot reach it either
+    assert client.post(button).status_code == 404
+    eligible = client.post(
+        "/espace/saisie", data=answers(nonce="call-9", postal_code="59000", commune="Lille")
+    )
+    assert eligible.status_code == 200  # in Grand Lille's territory: nothing to forward
+    eligible_id = session.scalars(select(Request).where(Request.territory_id == lille.id)).one().id
+    assert client.post(f"/orienter/{eligible_id}/transmettre/{lys.slug}").status_code == 404
+    assert session.scalar(select(func.count()).select_from(Request)) == 2

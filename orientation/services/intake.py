@@ -148,11 +148,18 @@ class Submitted:
     source: Source
     token: str  # of the private link (/suivi/<token>)
     created: bool  # False when the submission key found an earlier request
+    commune_insee: str = ""
+    # How the acknowledgement (reference and private link) reaches the person; None: no
+    # mobile nor e-mail, nothing is sent (whoever took the request gives the reference).
+    acknowledged_by: Channel | None = None
 
     @classmethod
     def earlier(cls, request: Request, signer: LinkSigner) -> Submitted:
         return cls(request.id, request.reference, request.status, request.source,
-                   private_token(signer, request.id), created=False)  # fmt: skip
+                   private_token(signer, request.id), created=False,
+                   commune_insee=request.commune_insee,
+                   acknowledged_by=acknowledgement_channel(
+                       request.phone, request.email, request.preferred_channel))  # fmt: skip
 
 
 def private_token(signer: LinkSigner, request_id: int) -> str:
@@ -250,7 +257,9 @@ def submit_request(
         for i, p in enumerate(data.persons)
     ]  # fmt: skip
     token = private_token(signer, request_id)
-    submitted = Submitted(request_id, reference, status, source, token, created=True)
+    channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
+    submitted = Submitted(request_id, reference, status, source, token, created=True,
+                          commune_insee=data.commune.insee, acknowledged_by=channel)  # fmt: skip
     acknowledgement = _acknowledgement(
         session, territory, submitted, data, f"{base_url}/suivi/{token}", now
     )
@@ -288,7 +297,7 @@ def _acknowledgement(
     now: datetime,
 ) -> dict[str, Any] | None:
     """The outbox row of the acknowledgement (SMS or e-mail), or None: nothing to send it to."""
-    channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
+    channel = submitted.acknowledged_by
     if channel is None:
         return None
     override = (
@@ -332,8 +341,10 @@ def forward_request(
     signer: LinkSigner,
     base_url: str,
     ip: str = "",
+    actor_user_id: int | None = None,
 ) -> Submitted:
-    """Send an out-of-territory request to the hosted CPTS that covers the commune, once."""
+    """Send an out-of-territory request to the hosted CPTS that covers the commune, once: by
+    the person (their private link) or by the staff who took it (`actor_user_id`)."""
     from geo.communes import gazetteer
     from orientation.services.intake_validation import PersonData
     from orientation.services.patient_link import close_as_forwarded
@@ -359,8 +370,9 @@ def forward_request(
         agrees_to_survey=request.agrees_to_survey, source_tag=request.source_tag,
     )  # fmt: skip
     reference = new_reference()
-    close_as_forwarded(session, request, target, reference, now=now)
+    close_as_forwarded(session, request, target, reference, now=now, actor_user_id=actor_user_id)
     return submit_request(
         session, target, data, source=request.source, now=now, geocoder=geocoder, signer=signer,
         base_url=base_url, submission_key=key, ip=ip, reference=reference,
+        actor_user_id=actor_user_id,
     )  # fmt: skip

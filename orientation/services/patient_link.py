@@ -110,9 +110,17 @@ def withdraw_request(session: Session, request: Request, *, now: datetime, ip: s
 
 
 def close_as_forwarded(
-    session: Session, request: Request, target: Territory, new_reference: str, *, now: datetime
+    session: Session,
+    request: Request,
+    target: Territory,
+    new_reference: str,
+    *,
+    now: datetime,
+    actor_user_id: int | None = None,
 ) -> None:
-    """Close the out-of-territory request once a copy went to the CPTS that covers the commune."""
-    change_status(request, Status.CLOSED, now=now, actor_label="patient",
+    """Close the out-of-territory request once a copy went to the CPTS that covers the commune
+    (sent by the person, or by the staff member `actor_user_id`)."""
+    change_status(request, Status.CLOSED, now=now, actor_user_id=actor_user_id,
+                  actor_label="patient" if actor_user_id is None else "",
                   note=f"transmise à {target.name} ({new_reference})")  # fmt: skip
     request.closed_reason = f"transmise à {target.name}"[:200]
