@@ -84,7 +84,9 @@ def _carried(page: str) -> dict[str, str]:
 def guarded(settings: Settings) -> Iterator[FlaskClient]:
     """A client of the app as it runs: with its CSRF check."""
     app = create_app(settings.with_overrides(extra={"WTF_CSRF_ENABLED": True}))
-    yield app.test_client()
+    client = app.test_client()
+    client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"  # as a browser says of our pages
+    yield client
     app.extensions["orientation.engine"].dispose()
 
 
@@ -179,7 +181,9 @@ def test_a_logged_out_post_keeps_its_answers_and_a_logged_out_visit_goes_to_logi
     client: FlaskClient,
 ) -> None:
     # Without the CSRF check (as in the other tests), the login check is what refuses.
-    refused = client.post("/orienter", data=answers(nonce="r-1"))
+    refused = client.post(
+        "/orienter", data=answers(nonce="r-1"), headers={"Origin": "http://localhost"}
+    )
     assert refused.status_code == 401
     assert 'name="carried-persons-0-last_name" value="Martin"' in refused.get_data(as_text=True)
     assert 'action="/connexion?next=/orienter"' in refused.get_data(as_text=True)
@@ -206,6 +210,22 @@ def test_a_login_page_left_open_overnight_comes_back_with_what_it_carried(
     )
     assert 'value="Martin"' in form.get_data(as_text=True)
     assert count(session, Request) == 0
+
+
+def test_answers_posted_from_another_site_are_not_carried_into_the_login_page(
+    guarded: FlaskClient, client: FlaskClient
+) -> None:
+    # Another site's page posting a made-up patient to the phone form, in the hope that a
+    # coordinator logs in onto it and sends it: the login page comes, holding nothing.
+    for sender, headers in (
+        (guarded, {"Sec-Fetch-Site": "cross-site"}),
+        (client, {"Origin": "https://evil.example"}),
+        (client, {}),  # a browser that says nothing of the page
+    ):
+        refused = sender.post("/espace/saisie", data=answers(nonce="x-1"), headers=headers)
+        assert refused.status_code == 401
+        assert "Connexion à l'espace coordination" in refused.get_data(as_text=True)
+        assert _carried(refused.get_data(as_text=True)) == {}
 
 
 def test_too_many_logins_from_one_address_show_the_login_page_again(settings: Settings) -> None:

@@ -136,8 +136,21 @@ def _carried() -> dict[str, str]:
 
 def _login_keeping_form() -> ResponseReturnValue:
     """The login page in answer to a kept form's POST, holding what it carried."""
-    form = LoginForm(formdata=None)
-    return _login_page(form, _typed(request.form.items()), target=request.path), 401
+    # Only answers typed on this site: another site's page could otherwise post a form here
+    # (no token needed to be refused) and have a coordinator log in onto answers it chose.
+    carried = _typed(request.form.items()) if _posted_from_this_site() else {}
+    return _login_page(LoginForm(formdata=None), carried, target=request.path), 401
+
+
+def _posted_from_this_site() -> bool:
+    """What the browser says of the page that sent this POST (Sec-Fetch-Site, else Origin)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("Origin", "")
+    base_url = current_app.extensions["orientation.settings"].base_url
+    ours = {request.host_url.rstrip("/"), base_url.rstrip("/")}
+    return origin in ours
 
 
 def _form_again(target: str, carried: dict[str, str]) -> str | None:
