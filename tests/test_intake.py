@@ -84,7 +84,7 @@ def test_a_valid_submission_is_eligible_and_acknowledged_by_sms(
     html = confirmation.get_data(as_text=True)
     request = session.scalars(select(Request)).one()
     assert request.reference in html
-    assert "/suivi/" in html
+    assert "/suivi/" in html and "Nous vous l'envoyons aussi par SMS." in html
     assert request.status is Status.ELIGIBLE
     assert request.source is Source.QUESTIONNAIRE and request.source_tag == "pharmacie"
     assert request.phone == "+33612345678"
@@ -121,6 +121,22 @@ def test_a_double_tap_creates_one_request(
     assert subjects == {session.scalars(select(Request)).one().id}
     assert count(session, Request) == 1
     assert count(session, Message) == 1
+
+
+def test_the_confirmation_says_how_the_private_link_reaches_the_person(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    def confirmation(**changes: str) -> str:
+        sent = client.post(f"/cpts/{lys.slug}/demande", data=answers(**changes))
+        return client.get(sent.headers["Location"]).get_data(as_text=True)
+
+    by_email = confirmation(nonce="e-1", email="jeanne@example.fr", preferred_channel="email")
+    assert "Nous vous l'envoyons aussi par e-mail." in by_email
+    landline = confirmation(nonce="l-1", phone="03 20 12 34 56", preferred_channel="phone")
+    assert "Sans portable ni e-mail, nous ne pouvons pas vous l'envoyer" in landline
+    assert "par SMS" not in landline
+    # What the page says is what was queued: one e-mail, nothing for the landline.
+    assert [m.channel for m in session.scalars(select(Message))] == [Channel.EMAIL]
 
 
 def test_a_commune_outside_the_territory_is_out_of_territory_with_cpam_guidance(

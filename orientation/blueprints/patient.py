@@ -21,7 +21,7 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.services.intake import forward_request
+from orientation.services.intake import acknowledgement_channel, forward_request
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
@@ -117,7 +117,11 @@ show_forms_again(
 @bp.get("/suivi/<token>/confirmation")
 def confirmation(token: str) -> ResponseReturnValue:
     req = _request_of(token)
-    return render_template("patient/confirmation.html", **_follow_up_context(req, token))
+    # How the link reaches them, said plainly: nothing can reach a landline.
+    channel = acknowledgement_channel(req.phone, req.email, req.preferred_channel)
+    return render_template(
+        "patient/confirmation.html", acknowledged_by=channel, **_follow_up_context(req, token)
+    )
 
 
 def _request_of(token: str) -> Request:
