@@ -22,7 +22,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_login.utils import login_url
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import Forbidden, HTTPException
+from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
@@ -77,9 +77,10 @@ SESSION_EXPIRED = _l(
 WELCOME_BACK = _l("Vous êtes reconnecté : vérifiez les réponses, puis enregistrez.")
 
 # Staff forms kept through a new login: endpoint -> the page showing that form again, given
-# why (a notice) and the answers typed. It is a staff view (staff_required): it checks who is
-# logged in, and refuses (403) a user whose role may not use the form.
-FormAgain = Callable[[str, dict[str, str]], str]
+# why (a notice), the answers typed and the URL's arguments (as the view gets them). It is a
+# staff view (staff_required): it checks who is logged in, and refuses (403) a user whose
+# role may not use the form.
+FormAgain = Callable[..., str]
 _KEPT: dict[str, FormAgain] = {}
 
 
@@ -100,7 +101,11 @@ def keep_through_login(bp: Blueprint, forms: Mapping[str, FormAgain]) -> None:
         if not current_user.is_authenticated:  # the session, its token and its login are gone
             return _login_keeping_form()
         # Still logged in with another token: logged in again in another tab, say.
-        return again(str(NOT_TAKEN[400]), _typed(request.form.items())), 400
+        typed = _typed(request.form.items())
+        try:
+            return again(str(NOT_TAKEN[400]), typed, **(request.view_args or {})), 400
+        except HTTPException:  # the form cannot be shown (no such template...): say why not
+            return error_page(error)
 
     bp.register_error_handler(CSRFError, not_taken)
 
@@ -157,15 +162,17 @@ def _form_again(target: str, carried: dict[str, str]) -> str | None:
     """The kept form at `target` filled in with `carried`, for the user now logged in; None
     when `target` is no kept form or this user may not use it (another person logged in)."""
     try:
-        endpoint, _ = current_app.url_map.bind("").match(urlsplit(target).path, method="POST")
+        endpoint, arguments = current_app.url_map.bind("").match(
+            urlsplit(target).path, method="POST"
+        )
     except HTTPException:
         return None
     again = _KEPT.get(str(endpoint))
     if again is None:
         return None
     try:
-        return again(str(WELCOME_BACK), carried)
-    except Forbidden:
+        return again(str(WELCOME_BACK), carried, **arguments)
+    except HTTPException:  # 403: not this user's form; 404: nothing there to fill in
         return None
 
 

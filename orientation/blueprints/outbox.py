@@ -7,12 +7,14 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import TextAreaField
 from wtforms.validators import InputRequired
 
 from models import Channel, MessageStatus, Role, utcnow
 from notifications.templates import MessageTemplateError
 from orientation.auth import staff_required
+from orientation.blueprints.auth import keep_through_login
 from orientation.services import message_templates as templates_service
 from orientation.services.message_templates import Preview, UnknownTemplate
 from orientation.services.outbox_view import (
@@ -97,16 +99,35 @@ def message_templates() -> ResponseReturnValue:
     )
 
 
-@bp.route("/modeles/<key>/<channel>", methods=["GET", "POST"])
-@staff_required(Role.CPTS_ADMIN)
-def edit_template(key: str, channel: str) -> ResponseReturnValue:
+def _chosen(key: str, channel: str) -> tuple[Channel, str]:
+    """The channel and the CPTS's current text of a template, or a 404."""
     if channel not in set(Channel):
         abort(404)
     chosen = Channel(channel)
     try:
-        current = templates_service.current_text(g.session, g.territory.id, key, chosen)
+        return chosen, templates_service.current_text(g.session, g.territory.id, key, chosen)
     except UnknownTemplate:
         abort(404)
+
+
+def _template_page(key: str, chosen: Channel, form: TemplateForm, preview: Preview | None,
+                   notice: str = "") -> str:  # fmt: skip
+    return render_template(
+        "workspace/message_template_edit.html",
+        form=form,
+        key=key,
+        channel=chosen,
+        channel_labels=CHANNEL_LABELS,
+        preview=preview,
+        variables=sorted(templates_service.sample_context(key, chosen)),
+        notice=notice,
+    )
+
+
+@bp.route("/modeles/<key>/<channel>", methods=["GET", "POST"])
+@staff_required(Role.CPTS_ADMIN)
+def edit_template(key: str, channel: str) -> ResponseReturnValue:
+    chosen, current = _chosen(key, channel)
     form = TemplateForm(data={"body": current} if request.method == "GET" else None)
     preview: Preview | None = None
     action = request.form.get("action", "preview")
@@ -138,12 +159,15 @@ def edit_template(key: str, channel: str) -> ResponseReturnValue:
             preview = templates_service.preview(key, chosen, current)
         except MessageTemplateError:
             preview = None
-    return render_template(
-        "workspace/message_template_edit.html",
-        form=form,
-        key=key,
-        channel=chosen,
-        channel_labels=CHANNEL_LABELS,
-        preview=preview,
-        variables=sorted(templates_service.sample_context(key, chosen)),
-    )
+    return _template_page(key, chosen, form, preview)
+
+
+@staff_required(Role.CPTS_ADMIN)
+def _template_again(notice: str, values: dict[str, str], key: str, channel: str) -> str:
+    chosen, _current = _chosen(key, channel)
+    form = TemplateForm(formdata=MultiDict(values))
+    return _template_page(key, chosen, form, None, notice)
+
+
+# A long text written past the end of the session is not lost (see keep_through_login).
+keep_through_login(bp, {"outbox.edit_template": _template_again})
