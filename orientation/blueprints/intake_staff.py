@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from flask import Blueprint, abort, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from geo.communes import gazetteer
 from models import Role, Source, Status, Territory, utcnow
@@ -22,7 +21,12 @@ from orientation.blueprints.intake_common import (
 )
 from orientation.db import db_session, session_factory
 from orientation.services import audit
-from orientation.services.intake import Submitted, forward_request
+from orientation.services.intake import (
+    NotForwardable,
+    Submitted,
+    forward_request,
+    forward_target,
+)
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.request_case import get_request
 from orientation.services.territories import territories_covering
@@ -98,12 +102,9 @@ def forward(request_id: int, slug: str) -> ResponseReturnValue:
     found = get_request(g.session, request_id)  # of this CPTS only
     if found is None or (g.user.role is Role.REFERRER and found.referrer_id != g.user.id):
         abort(404)
-    target = db_session().scalar(select(Territory).where(Territory.slug == slug))
-    covering = {t.id for t in territories_covering(db_session(), found.commune_insee)}
-    forwarded = found.closed_reason.startswith("transmise")  # a second click: the same copy
-    if target is None or target.id not in covering or target.id == g.territory.id:
-        abort(404)
-    if found.status is not Status.OUT_OF_TERRITORY and not forwarded:
+    try:
+        target = forward_target(db_session(), found, slug)
+    except NotForwardable:
         abort(404)
     # The copy belongs to the other CPTS: the one write outside the user's CPTS that staff can
     # make, checked above, in a session of its own (the request's session stays scoped).

@@ -21,7 +21,12 @@ from orientation.blueprints.intake_common import (
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
-from orientation.services.intake import acknowledgement_channel, forward_request
+from orientation.services.intake import (
+    NotForwardable,
+    acknowledgement_channel,
+    forward_request,
+    forward_target,
+)
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
@@ -192,10 +197,9 @@ def withdraw(token: str) -> ResponseReturnValue:
 @limiter.limit(submit_limit)
 def forward(token: str, slug: str) -> ResponseReturnValue:
     req = _request_of(token)
-    target = _territory(slug)
-    covering = {t.id for t in territories_covering(db_session(), req.commune_insee)}
-    forwarded = req.closed_reason.startswith("transmise")
-    if (req.status is not Status.OUT_OF_TERRITORY and not forwarded) or target.id not in covering:
+    try:
+        target = forward_target(db_session(), req, slug)
+    except NotForwardable:
         abort(404)
     try:
         result = forward_request(
