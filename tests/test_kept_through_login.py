@@ -1,5 +1,6 @@
 """Staff forms keep what was typed when the session expired: through a new login, back filled
-in (the phone line, the referral form, the message template editor)."""
+in (the phone line, the referral form, the message template editor, the request page's forms,
+the doctor's card, the patients' rights desk)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
+    AuditEntry,
+    Doctor,
+    Message,
     MessageTemplate,
     Request,
     Role,
     Source,
+    Status,
     Territory,
     User,
 )
@@ -52,6 +57,36 @@ def guarded(settings: Settings) -> Iterator[FlaskClient]:
     client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"  # as a browser says of our pages
     yield client
     app.extensions["orientation.engine"].dispose()
+
+
+def _carried_pairs(page: str) -> dict[str, list[str]]:
+    """The same, keeping every value of a name (ticked boxes share theirs)."""
+    carried: dict[str, list[str]] = {}
+    for name, value in re.findall(r'name="(carried-[^"]+)" value="([^"]*)"', page):
+        carried.setdefault(name, []).append(html.unescape(value))
+    return carried
+
+
+def _expire_and_post(client: FlaskClient, url: str, data: dict[str, Any]) -> str:
+    """POST `data` to `url` with the token of before the session expired: the login page."""
+    stale = _token(client.get("/espace/").get_data(as_text=True))  # the logout button's
+    client.delete_cookie("orientation_session")
+    refused = client.post(url, data={**data, "csrf_token": stale})
+    assert refused.status_code == 401
+    page = refused.get_data(as_text=True)
+    assert "Votre session a expiré" in page
+    return page
+
+
+def _log_in_again(client: FlaskClient, user: User, url: str, login_page: str) -> str:
+    back = client.post(f"/connexion?next={url}", data={
+        "email": user.email, "password": PASSWORD, "csrf_token": _token(login_page),
+        **_carried_pairs(login_page),
+    })  # fmt: skip
+    assert back.status_code == 200
+    page = back.get_data(as_text=True)
+    assert "Vous êtes reconnecté" in page and f'action="{url}"' in page
+    return page
 
 
 def _log_in(client: FlaskClient, user: User, url: str = "/connexion", **carried: str) -> Any:
@@ -231,3 +266,149 @@ def test_too_many_logins_from_one_address_show_the_login_page_again(settings: Se
     page = tries[-1].get_data(as_text=True)
     assert "Trop de demandes depuis cette connexion" in page
     assert 'value="a@example.org"' in page and "Se connecter" in page
+
+
+# --- the request page, the doctor's card, the rights desk -----------------------------------
+
+
+@pytest.fixture
+def worked_on(
+    guarded: FlaskClient, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], make_request: Callable[..., Request],
+    make_doctor: Callable[..., Doctor],
+) -> tuple[User, Request, list[Doctor]]:  # fmt: skip
+    """A coordinator logged in, with a request whose nearest doctors have been asked."""
+    territory = make_territory("CPTS Lys", ["59017"])
+    coordinator = make_user(territory, Role.COORDINATOR)
+    request = make_request(territory, Status.DOCTORS_CONTACTED, email="jeanne@example.org",
+                           lat=50.688, lon=2.88)  # fmt: skip
+    doctors = [make_doctor(territory, lat=50.689, lon=2.881 + i / 1000) for i in range(2)]
+    _log_in(guarded, coordinator)
+    return coordinator, request, doctors
+
+
+def test_a_proposal_written_past_the_end_of_the_session_comes_back_as_it_was_left(
+    guarded: FlaskClient, session: Session, worked_on: tuple[User, Request, list[Doctor]]
+) -> None:
+    coordinator, request, doctors = worked_on
+    url = f"/espace/demandes/{request.id}/proposition"
+    sms = "Deux médecins <b>peuvent</b> vous recevoir : appelez la coordination."
+    login = _expire_and_post(guarded, url, {
+        "mode": "send", "doctor_ids": [str(d.id) for d in doctors], "channels": ["sms"],
+        "sms_body": sms, "email_subject": "Objet", "email_body": "Texte de l'e-mail",
+        **{f"distance_{d.id}": "0.1" for d in doctors},
+    })  # fmt: skip
+    assert sorted(_carried_pairs(login)["carried-doctor_ids"]) == sorted(str(d.id) for d in doctors)
+    reads = select(AuditEntry).where(AuditEntry.action == "request.read")
+    assert session.scalars(reads).all() == []
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert f"{html.escape(sms)}</textarea>" in page
+    for doctor in doctors:  # both ticked in the proposal, as they were
+        assert f'name="doctor_ids" value="{doctor.id}" checked' in page
+    assert 'name="channels" value="sms" checked' in page  # e-mail was unticked: it stays so
+    assert 'name="channels" value="email">' in page
+    assert session.scalars(select(Message).where(Message.purpose == "proposal")).all() == []
+    # Shown again is read again: audited.
+    read = session.scalars(reads).all()
+    assert [(a.object_id, a.user_id) for a in read] == [(str(request.id), coordinator.id)]
+
+    sent = guarded.post(url, data={
+        "mode": "send", "doctor_ids": [str(d.id) for d in doctors], "channels": ["sms"],
+        "sms_body": sms, "csrf_token": _token(page),
+    })  # fmt: skip
+    assert sent.status_code == 302
+    (message,) = session.scalars(select(Message).where(Message.purpose == "proposal")).all()
+    assert message.body == sms
+
+
+def test_a_phone_call_and_a_closing_reason_typed_past_the_end_of_the_session_are_kept(
+    guarded: FlaskClient, session: Session, worked_on: tuple[User, Request, list[Doctor]]
+) -> None:
+    coordinator, request, _doctors = worked_on
+    url = f"/espace/demandes/{request.id}/proposition"
+    login = _expire_and_post(guarded, url, {
+        "mode": "phone", "outcome": "agrees", "call_note": "Rappeler après 17 h",
+    })  # fmt: skip
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert 'name="outcome" value="agrees" checked' in page
+    assert 'value="Rappeler après 17 h"' in page
+
+    url = f"/espace/demandes/{request.id}/cloture"
+    login = _expire_and_post(guarded, url, {"reason": "A trouvé un médecin seule"})
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert 'id="close-reason" name="reason" type="text" maxlength="200" value="A trouvé' in page
+    session.refresh(request)
+    assert request.status is Status.DOCTORS_CONTACTED  # nothing done before it is sent again
+
+
+def test_a_doctors_card_typed_past_the_end_of_the_session_is_not_lost(
+    guarded: FlaskClient, session: Session, worked_on: tuple[User, Request, list[Doctor]],
+    make_territory: Callable[..., Territory], make_doctor: Callable[..., Doctor],
+) -> None:  # fmt: skip
+    coordinator, _request, doctors = worked_on
+    url = "/espace/medecins/nouveau"
+    login = _expire_and_post(guarded, url, {
+        "last_name": "Lefebvre", "first_name": "Claire", "postal_code": "59280",
+        "commune": "Armentières", "coordinator_note": "Préfère être appelée le matin",
+    })  # fmt: skip
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert 'value="Lefebvre"' in page and "Préfère être appelée le matin</textarea>" in page
+    assert session.scalars(select(Doctor).where(Doctor.last_name == "Lefebvre")).all() == []
+
+    # Another CPTS's doctor is not shown: the coordinator starts at their home page.
+    other = make_doctor(make_territory("CPTS Autre", ["59350"]), insee="59350")
+    url = f"/espace/medecins/{other.id}"
+    stale = _token(guarded.get("/espace/").get_data(as_text=True))
+    guarded.delete_cookie("orientation_session")
+    login = guarded.post(url, data={"last_name": "Pirate", "csrf_token": stale})
+    home = guarded.post(f"/connexion?next={url}", data={
+        "email": coordinator.email, "password": PASSWORD,
+        "csrf_token": _token(login.get_data(as_text=True)),
+        **_carried_pairs(login.get_data(as_text=True)),
+    })  # fmt: skip
+    assert home.status_code == 302 and home.headers["Location"] == "/espace/"
+    session.refresh(other)
+    assert other.last_name != "Pirate"
+
+
+def test_a_rectification_typed_past_the_end_of_the_session_is_not_lost(
+    guarded: FlaskClient, session: Session, worked_on: tuple[User, Request, list[Doctor]]
+) -> None:
+    coordinator, request, _doctors = worked_on
+    url = f"/espace/droits/{request.id}/rectifier"
+    login = _expire_and_post(guarded, url, {
+        "phone": "06 99 88 77 66", "email": "jeanne.m@example.org", "street": "3 rue Neuve",
+        "best_time": "le matin",
+    })  # fmt: skip
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert 'value="06 99 88 77 66"' in page and 'value="3 rue Neuve"' in page
+    session.refresh(request)
+    assert request.phone == "+33612345678" and request.street != "3 rue Neuve"
+
+    url = f"/espace/droits/{request.id}"  # a right exercised, noted as it was received
+    login = _expire_and_post(guarded, url, {
+        "kind": "limitation", "note": "Courrier reçu le 2 décembre",
+    })  # fmt: skip
+    page = _log_in_again(guarded, coordinator, url, login)
+    assert '<option selected value="limitation">' in page
+    assert "Courrier reçu le 2 décembre</textarea>" in page
+    session.refresh(request)
+    assert request.processing_limited_at is None
+
+
+def test_a_cptss_settings_typed_past_the_end_of_the_session_are_not_lost(
+    guarded: FlaskClient, session: Session, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:  # fmt: skip
+    territory = make_territory("CPTS Lys", ["59017"])
+    admin = make_user(territory, Role.CPTS_ADMIN)
+    _log_in(guarded, admin)
+    url = f"/admin/cpts/{territory.id}/parametres"
+    login = _expire_and_post(guarded, url, {
+        "contact_phone": "03 20 00 00 00", "dpo_contact": "Mme Durand, dpo@cpts-lys.fr",
+        "max_distance_km": "12",
+    })  # fmt: skip
+    page = _log_in_again(guarded, admin, url, login)
+    assert "Mme Durand, dpo@cpts-lys.fr</textarea>" in page and 'value="12"' in page
+    session.refresh(territory)
+    assert "Durand" not in territory.dpo_contact

@@ -30,6 +30,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from geo.communes import gazetteer
 from models import Role, Territory
 from orientation.auth import Staff
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.db import db_session, territory_session
 from orientation.services import audit_trail, staff
 from orientation.services.accounts import PasswordTooWeak
@@ -275,6 +276,13 @@ def settings(territory_id: int) -> ResponseReturnValue:
     return render_template("admin/settings.html", form=form, territory=territory)
 
 
+@admin_required
+def _settings_again(notice: str, values: Typed, territory_id: int) -> str:
+    territory = _reach(lambda: staff.territory_in_reach(g.session, g.user, territory_id))
+    return render_template("admin/settings.html", form=SettingsForm(formdata=values),
+                           territory=territory, notice=notice)  # fmt: skip
+
+
 @bp.route("/cpts/nouvelle", methods=["GET", "POST"])
 @admin_required
 def new_territory() -> ResponseReturnValue:
@@ -305,6 +313,20 @@ def new_territory() -> ResponseReturnValue:
             flash(f"{territory.name} est créée : ajoutez son administrateur.", "success")
             return redirect(url_for("admin.new_staff"))
     return render_template("admin/territory_form.html", form=form)
+
+
+@admin_required
+def _territory_again(notice: str, values: Typed) -> str:
+    if g.territory is not None:
+        abort(403)
+    return render_template(
+        "admin/territory_form.html", form=TerritoryForm(formdata=values), notice=notice
+    )
+
+
+# A CPTS's settings or a new CPTS's communes typed past the end of the session are not lost
+# (see keep_through_login). The forms with a password are not: it would ride in the page.
+keep_through_login(bp, {"admin.settings": _settings_again, "admin.new_territory": _territory_again})
 
 
 @bp.get("/audit")

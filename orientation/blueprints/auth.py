@@ -22,6 +22,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_login.utils import login_url
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -77,9 +78,10 @@ SESSION_EXPIRED = _l(
 WELCOME_BACK = _l("Vous êtes reconnecté : vérifiez les réponses, puis enregistrez.")
 
 # Staff forms kept through a new login: endpoint -> the page showing that form again, given
-# why (a notice), the answers typed and the URL's arguments (as the view gets them). It is a
-# staff view (staff_required): it checks who is logged in, and refuses (403) a user whose
-# role may not use the form.
+# why (a notice), the answers typed (a MultiDict: ticked boxes share a name) and the URL's
+# arguments (as the view gets them). It is a staff view (staff_required): it checks who is
+# logged in, and refuses (403) a user whose role may not use the form.
+Typed = MultiDict[str, str]
 FormAgain = Callable[..., str]
 _KEPT: dict[str, FormAgain] = {}
 
@@ -101,7 +103,7 @@ def keep_through_login(bp: Blueprint, forms: Mapping[str, FormAgain]) -> None:
         if not current_user.is_authenticated:  # the session, its token and its login are gone
             return _login_keeping_form()
         # Still logged in with another token: logged in again in another tab, say.
-        typed = _typed(request.form.items())
+        typed = _typed(request.form.items(multi=True))
         try:
             return again(str(NOT_TAKEN[400]), typed, **(request.view_args or {})), 400
         except HTTPException:  # the form cannot be shown (no such template...): say why not
@@ -120,21 +122,20 @@ def _unauthorized() -> ResponseReturnValue:
     return redirect(login_url(str(login_manager.login_view), next_url=request.url))
 
 
-def _typed(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
-    typed: dict[str, str] = {}
-    for name, value in fields:
-        if name != "csrf_token" and len(name) <= MAX_CARRIED_NAME:
-            typed[name] = value
-        if len(typed) == MAX_CARRIED_FIELDS:
-            break
-    return typed
+def _typed(fields: Iterable[tuple[str, str]]) -> Typed:
+    kept = [
+        (name, value)
+        for name, value in fields
+        if name != "csrf_token" and len(name) <= MAX_CARRIED_NAME
+    ]
+    return MultiDict(kept[:MAX_CARRIED_FIELDS])
 
 
-def _carried() -> dict[str, str]:
+def _carried() -> Typed:
     """The answers a login POST carries back to their form."""
     return _typed(
         (name.removeprefix(CARRIED), value)
-        for name, value in request.form.items()
+        for name, value in request.form.items(multi=True)
         if name.startswith(CARRIED)
     )
 
@@ -143,7 +144,7 @@ def _login_keeping_form() -> ResponseReturnValue:
     """The login page in answer to a kept form's POST, holding what it carried."""
     # Only answers typed on this site: another site's page could otherwise post a form here
     # (no token needed to be refused) and have a coordinator log in onto answers it chose.
-    carried = _typed(request.form.items()) if _posted_from_this_site() else {}
+    carried = _typed(request.form.items(multi=True)) if _posted_from_this_site() else Typed()
     return _login_page(LoginForm(formdata=None), carried, target=request.path), 401
 
 
@@ -158,7 +159,7 @@ def _posted_from_this_site() -> bool:
     return origin in ours
 
 
-def _form_again(target: str, carried: dict[str, str]) -> str | None:
+def _form_again(target: str, carried: Typed) -> str | None:
     """The kept form at `target` filled in with `carried`, for the user now logged in; None
     when `target` is no kept form or this user may not use it (another person logged in)."""
     try:
@@ -180,7 +181,7 @@ def _form_again(target: str, carried: dict[str, str]) -> str | None:
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def login() -> ResponseReturnValue:
     form = LoginForm()
-    carried = _carried() if request.method == "POST" else {}
+    carried = _carried() if request.method == "POST" else Typed()
     target = request.args.get("next")
     if form.validate_on_submit():
         database = db_session()
@@ -215,9 +216,7 @@ def login() -> ResponseReturnValue:
     return _login_page(form, carried, target)
 
 
-def _login_page(
-    form: LoginForm, carried: dict[str, str], target: str | None, notice: str = ""
-) -> str:
+def _login_page(form: LoginForm, carried: Typed, target: str | None, notice: str = "") -> str:
     notice = notice or (str(SESSION_EXPIRED) if carried else "")
     return render_template("auth/login.html", form=form, carried=carried, next=target,
                            notice=notice)  # fmt: skip

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from geo.communes import gazetteer
 from models import Doctor, DoctorEvent, LocationPrecision, Role, utcnow
 from orientation.auth import staff_required
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.blueprints.doctor_forms import DoctorForm, PlaceForm, SiteForm, UploadForm
 from orientation.blueprints.doctor_sites_staff import site_forms
 from orientation.services import audit
@@ -151,6 +152,12 @@ def create() -> ResponseReturnValue:
     )
 
 
+@staff_required(*STAFF)
+def _create_again(notice: str, values: Typed) -> str:
+    form = DoctorForm(formdata=values)
+    return render_template("doctors/form.html", form=form, doctor=None, events=[], notice=notice)
+
+
 @bp.route("/medecins/<int:doctor_id>", methods=["GET", "POST"])
 @staff_required(*STAFF)
 def edit(doctor_id: int) -> ResponseReturnValue:
@@ -160,14 +167,16 @@ def edit(doctor_id: int) -> ResponseReturnValue:
     if saved is not None:
         flash(f"{saved.display_name} : modifications enregistrées.", "success")
         return redirect(url_for("doctors.edit", doctor_id=saved.id))
-    doctor = _doctor(doctor_id)
+    return _edit_page(_doctor(doctor_id), form), 422 if form.is_submitted() else 200
+
+
+def _edit_page(doctor: Doctor, form: DoctorForm, notice: str = "") -> str:
     events = g.session.scalars(
         select(DoctorEvent)
         .where(DoctorEvent.doctor_id == doctor.id)
         .order_by(DoctorEvent.at.desc(), DoctorEvent.id.desc())
         .limit(20)
     ).all()
-    status = 422 if form.is_submitted() else 200
     return render_template(
         "doctors/form.html",
         form=form,
@@ -176,7 +185,17 @@ def edit(doctor_id: int) -> ResponseReturnValue:
         place=PlaceForm(),
         sites=site_forms(doctor),
         new_site=SiteForm(prefix="new", formdata=None),
-    ), status
+        notice=notice,
+    )
+
+
+@staff_required(*STAFF)
+def _edit_again(notice: str, values: Typed, doctor_id: int) -> str:
+    return _edit_page(_doctor(doctor_id), DoctorForm(formdata=values), notice)
+
+
+# A doctor's card typed past the end of the session is not lost (see keep_through_login).
+keep_through_login(bp, {"doctors.create": _create_again, "doctors.edit": _edit_again})
 
 
 @bp.post("/medecins/<int:doctor_id>/actif")

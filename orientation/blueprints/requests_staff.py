@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import (
@@ -21,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from models import Channel, Request, Role, Source, Status, utcnow
 from notifications.sms import sms_length
 from orientation.auth import staff_required
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.links import LinkSigner
 from orientation.services import audit
 from orientation.services.cascade import start_cascade
@@ -135,11 +137,28 @@ def queue() -> ResponseReturnValue:
 def _render_case(
     found: Request,
     errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
     code: int = 200,
     chosen_ids: list[int] | None = None,
     channels: set[str] | None = None,
+    *,
+    filled: str = "",
 ) -> ResponseReturnValue:
+    return _case_page(found, errors, values, chosen_ids, channels, filled=filled), code
+
+
+def _case_page(
+    found: Request,
+    errors: dict[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    chosen_ids: list[int] | None = None,
+    channels: set[str] | None = None,
+    *,
+    filled: str = "",
+    notice: str = "",
+) -> str:
+    """The request page; `values` typed in its form `filled` (the endpoint's name: position,
+    territory_override, proposal, close) are shown in it again, and `notice` above it."""
     now = utcnow()
     view = case_view(g.session, g.territory, found, now)
     limited = found.processing_limited_at is not None
@@ -181,13 +200,16 @@ def _render_case(
         email_subject=values.get("email_subject", draft.email_subject if draft else ""),
         email_body=values.get("email_body", draft.email_body if draft else ""),
         errors=errors or {},
+        values=values,
+        filled=filled,
+        notice=notice,
         # After a refused form, the channels as the coordinator left them; else all reachable.
         channels=channels,
         # A doctor already asked for this request is shown with the answer, not offered again.
         asked={doctor.id: contact.status.value for contact, doctor in view.contacts},
         call_outcomes=CALL_OUTCOME_LABELS,
         event_labels=EVENT_LABELS,
-    ), code
+    )
 
 
 @bp.errorhandler(ProcessingLimited)
@@ -268,7 +290,7 @@ def position(request_id: int) -> ResponseReturnValue:
         if wants_json:
             return jsonify(error=str(exc), field=exc.field), 422
         found = _load(request_id)
-        return _render_case(found, {exc.field: str(exc)}, dict(request.form), 422)
+        return _render_case(found, {exc.field: str(exc)}, request.form, 422, filled="position")
     if wants_json:
         _audit("request.point_corrected", found.id)
         g.session.commit()
@@ -285,7 +307,8 @@ def territory_override(request_id: int) -> ResponseReturnValue:
     except CaseError as exc:
         g.session.rollback()
         found = _load(request_id)
-        return _render_case(found, {exc.field or "override": str(exc)}, dict(request.form), 422)
+        errors = {exc.field or "override": str(exc)}
+        return _render_case(found, errors, request.form, 422, filled="territory_override")
     return _done(found, "La demande est acceptée sur le territoire.", "request.territory_override")
 
 
@@ -359,10 +382,11 @@ def proposal(request_id: int) -> ResponseReturnValue:
         return _render_case(
             found,
             {exc.field or "proposal": str(exc)},
-            dict(form),
+            form,
             422,
             chosen_ids=[d.id for d, _ in chosen] or None,
             channels=set(form.getlist("channels")),
+            filled="proposal",
         )
     return _done(found, message, "request.proposal")
 
@@ -396,5 +420,37 @@ def close(request_id: int) -> ResponseReturnValue:
     except CaseError as exc:
         g.session.rollback()
         found = _load(request_id)
-        return _render_case(found, {"close_reason": str(exc)}, dict(request.form), 422)
+        return _render_case(found, {"close_reason": str(exc)}, request.form, 422, filled="close")
     return _done(found, "La demande est clôturée.", "request.closed")
+
+
+def _case_again(filled: str) -> Callable[..., str]:
+    """The request page with what was typed in its form `filled` (see keep_through_login)."""
+
+    @staff_required(*COORDINATION)
+    def again(notice: str, values: Typed, request_id: int) -> str:
+        found = _load(request_id)
+        _audit("request.read", found.id)
+        g.session.commit()
+        # The proposal's ticks as they were left; after another form, the page's defaults.
+        ticked = filled == "proposal" and values.get("mode") != "phone"
+        return _case_page(
+            found,
+            values=values,
+            chosen_ids=[int(i) for i in values.getlist("doctor_ids") if i.isdigit()] or None,
+            channels=set(values.getlist("channels")) if ticked else None,
+            filled=filled,
+            notice=notice,
+        )
+
+    return again
+
+
+# A proposal written, a reason typed past the end of the session is not lost: the request
+# page comes back with it after logging in again (see keep_through_login). The other forms
+# (ask doctors, oriented) are a tick or a choice: the login brings the coordinator back to the
+# page to do it again.
+keep_through_login(bp, {
+    f"requests_staff.{name}": _case_again(name)
+    for name in ("position", "territory_override", "proposal", "close")
+})  # fmt: skip

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -20,6 +22,7 @@ from wtforms.validators import DataRequired, Length
 
 from models import Request, Role, Territory, utcnow
 from orientation.auth import staff_required
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.services import audit
 from orientation.services.register import ProcessingRegister, build_register
 from orientation.services.rights import (
@@ -68,9 +71,10 @@ class CorrectForm(FlaskForm):
     best_time = StringField("Moment préféré pour être appelé", validators=[Length(max=100)])
 
 
-def _process_form(found: Request) -> ProcessForm:
-    """The rights one can record for this request: limiting it, or lifting its limitation."""
-    form = ProcessForm()
+def _process_form(found: Request, typed: Typed | None = None) -> ProcessForm:
+    """The rights one can record for this request: limiting it, or lifting its limitation
+    (filled with what was typed, if given; else with the request's form)."""
+    form = ProcessForm() if typed is None else ProcessForm(formdata=typed)
     left_out = RightKind.LIMITATION if found.processing_limited_at else RightKind.LIMITATION_LIFTED
     form.kind.choices = [
         SelectChoice(kind.value, label) for kind, label in RIGHT_LABELS.items() if kind != left_out
@@ -106,6 +110,18 @@ def rights_desk() -> ResponseReturnValue:
 @staff_required(*STAFF)
 def rights_request(request_id: int) -> ResponseReturnValue:
     found = _request_or_404(request_id)
+    data = _read(found)
+    return render_template(
+        "rgpd/rights_request.html",
+        found=found,
+        data=data,
+        form=_process_form(found),
+        correct=CorrectForm(obj=found),
+    )
+
+
+def _read(found: Request) -> dict[str, Any]:
+    """What is held of the request, its reading audited."""
     data = export_request_data(g.session, found)
     audit.record(
         g.session,
@@ -118,14 +134,7 @@ def rights_request(request_id: int) -> ResponseReturnValue:
         page="rights",
     )
     g.session.commit()
-    correct = CorrectForm(obj=found)
-    return render_template(
-        "rgpd/rights_request.html",
-        found=found,
-        data=data,
-        form=_process_form(found),
-        correct=correct,
-    )
+    return data
 
 
 @bp.get("/droits/<int:request_id>/donnees.json")
@@ -217,3 +226,30 @@ def register() -> ResponseReturnValue:
     return render_template(
         "rgpd/register.html", register=build_register(g.territory), territory=g.territory
     )
+
+
+def _rights_again(typed_in: str) -> Callable[..., str]:
+    """The rights page with what was typed in one of its forms (see keep_through_login)."""
+
+    @staff_required(*STAFF)
+    def again(notice: str, values: Typed, request_id: int) -> str:
+        found = _request_or_404(request_id)
+        return render_template(
+            "rgpd/rights_request.html",
+            found=found,
+            data=_read(found),
+            form=_process_form(found, values if typed_in == "process" else None),
+            correct=CorrectForm(formdata=values)
+            if typed_in == "correct"
+            else CorrectForm(formdata=None, obj=found),
+            notice=notice,
+        )
+
+    return again
+
+
+# A rectification or a rights request noted past the end of the session is not lost.
+keep_through_login(bp, {
+    "rgpd.rights_process": _rights_again("process"),
+    "rgpd.rights_correct": _rights_again("correct"),
+})  # fmt: skip
