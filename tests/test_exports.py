@@ -279,3 +279,35 @@ def test_the_exports_page_offers_the_doctors_file_and_the_message_log(
     assert log.status_code == 200 and _csv(log.data)[0][:2] == ["date", "canal"]
     actions = set(session.scalars(select(AuditEntry.action)))
     assert {"doctor.export", "export"} <= actions
+
+
+def test_a_request_whose_processing_is_limited_is_left_out_of_every_request_export(
+    client, coordinator, make_request, session
+):  # type: ignore[no-untyped-def]
+    # RGPD art. 18: kept, not processed; a copy in a spreadsheet would be processing it.
+    territory, _ = coordinator
+    make_request(
+        territory,
+        persons=[("Kept", "Out", None)],
+        created_at=datetime(2026, 2, 1, tzinfo=UTC),
+        processing_limited_at=datetime(2026, 2, 3, tzinfo=UTC),
+    )
+    make_request(
+        territory, persons=[("Shown", "In", None)], created_at=datetime(2026, 2, 1, tzinfo=UTC)
+    )
+    for kind in ("requests", "pseudonymised"):
+        for fmt in ("csv", "xlsx"):
+            response = _download(client, fmt=fmt, kind=kind)
+            if fmt == "csv":
+                rows = _csv(response.data)
+            else:
+                sheet = load_workbook(io.BytesIO(response.data), read_only=True).active
+                rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+            assert len(rows) == 2, (kind, fmt)  # the header and the other request
+            assert "Kept" not in str(rows)
+    page = client.get("/espace/exports", query_string={"du": "2026-01-01", "au": "2026-12-31"})
+    text = page.get_data(as_text=True)
+    assert "1 ligne correspond à ces critères." in text
+    assert "1 demande au traitement limité (à la demande du patient) n'est pas exportée" in text
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "export")).first()
+    assert entry.details["rows"] == 1 and entry.details["filter"]["left_out_limited"] == 1

@@ -141,6 +141,7 @@ def _filters(form: ExportForm, period: Period) -> exports.ExportFilter:
 def exports_page() -> ResponseReturnValue:
     form = _export_form(g.territory)
     matching: int | None = None
+    left_out = 0  # requests of the period whose processing is limited: not exported
     if request.args and form.validate():
         period = form.period()
         if period is not None:
@@ -150,13 +151,18 @@ def exports_page() -> ResponseReturnValue:
                     g.session, [g.territory.id], period.start, period.end
                 )
             else:
-                matching = exports.count_requests(
-                    g.session, [g.territory.id], _filters(form, period)
-                )
+                filters = _filters(form, period)
+                matching = exports.count_requests(g.session, [g.territory.id], filters)
+                left_out = exports.count_limited(g.session, [g.territory.id], filters)
     year = utcnow().year
     this_year = {"du": f"{year}-01-01", "au": f"{year}-12-31"}
     return render_template(
-        "reports/exports.html", form=form, matching=matching, this_year=this_year, year=year
+        "reports/exports.html",
+        form=form,
+        matching=matching,
+        left_out=left_out,
+        this_year=this_year,
+        year=year,
     )
 
 
@@ -186,7 +192,10 @@ def exports_download() -> ResponseReturnValue:
         rows = exports.request_rows(
             g.session, ids, filters, pseudonymised=kind is exports.ExportKind.PSEUDONYMISED
         )
-        details = filters.describe()
+        details = {
+            **filters.describe(),
+            "left_out_limited": exports.count_limited(g.session, ids, filters),
+        }
     # Audited before the first byte leaves: an interrupted download was still a disclosure.
     exports.audit_export(
         g.session, kind=kind, fmt=fmt, territory_id=g.territory.id, user_id=g.user.id,

@@ -156,18 +156,23 @@ def _person_columns(dialect: str) -> tuple[Any, ...]:
 
 
 def _request_conditions(
-    territory_ids: Sequence[int], filters: ExportFilter, dialect: str
+    territory_ids: Sequence[int], filters: ExportFilter, dialect: str, limited: bool = False
 ) -> list[Any]:
+    """The requests an export holds; `limited`: those it leaves out (processing limited)."""
     created: Any = Request.created_at
     if dialect == "sqlite" and len(territory_ids) == 1:
         # A unary plus keeps SQLite from seeking the dates in ix_requests_reports and then
         # sorting every row by id: it reads ix_requests_territory_id, already in id order
         # (for a short period of a long history, it skips the other rows in that index).
         created = unindexed_on_sqlite(created)
+    # RGPD art. 18: a request whose processing the patient limited is kept, not processed;
+    # copying it into a spreadsheet (even pseudonymised) would be processing it.
+    limitation = Request.processing_limited_at
     conditions = [
         Request.territory_id.in_(territory_ids),
         created >= filters.start,
         created < filters.end,
+        limitation.is_not(None) if limited else limitation.is_(None),
     ]
     if filters.statuses:
         conditions.append(Request.status.in_(filters.statuses))
@@ -388,6 +393,13 @@ def count_requests(session: Session, territory_ids: Sequence[int], filters: Expo
     dialect = session.get_bind().dialect.name
     query = _requests_query(territory_ids, filters, dialect).order_by(None)
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def count_limited(session: Session, territory_ids: Sequence[int], filters: ExportFilter) -> int:
+    """How many requests would match but are left out: their processing is limited."""
+    dialect = session.get_bind().dialect.name
+    conditions = _request_conditions(territory_ids, filters, dialect, limited=True)
+    return session.scalar(select(func.count()).select_from(Request).where(*conditions)) or 0
 
 
 def count_messages(
