@@ -179,6 +179,9 @@ def test_out_of_territory_points_to_the_hosted_cpts_and_forwards_the_request(
         (lille.id, Status.ELIGIBLE),
     ]
     assert "CPTS Grand Lille" in requests[0].closed_reason
+    # One acknowledgement reaches the person: the other CPTS's, with the reference that counts.
+    queued = session.scalars(select(Message).where(Message.status == MessageStatus.QUEUED)).all()
+    assert [m.request_id for m in queued] == [requests[1].id]
 
 
 def test_priority_comes_from_ages_ald_and_css(

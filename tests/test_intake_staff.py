@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models import (
     AuditEntry,
     Message,
+    MessageStatus,
     Request,
     RequestEvent,
     Role,
@@ -118,6 +119,35 @@ def test_a_call_from_a_commune_of_another_hosted_cpts_is_forwarded_there_once(
     # The copy's acknowledgement goes out in the other CPTS's name.
     acknowledgements = session.scalars(select(Message).where(Message.request_id == copy.id)).all()
     assert [m.body.startswith("CPTS Grand Lille") for m in acknowledgements] == [True]
+    # The person is told once: this CPTS's acknowledgement, still waiting, is not sent, and
+    # the outbox will not send it again either.
+    (withheld,) = session.scalars(select(Message).where(Message.request_id == original.id))
+    session.refresh(withheld)
+    assert withheld.status is MessageStatus.FAILED
+    assert withheld.last_error.startswith("Non envoyé : la demande a été transmise")
+    retried = client.post(f"/espace/messages/{withheld.id}/renvoyer", follow_redirects=True)
+    assert "son accusé de réception remplace celui-ci" in retried.get_data(as_text=True)
+    session.refresh(withheld)
+    assert withheld.status is MessageStatus.FAILED
+
+
+def test_an_acknowledgement_already_sent_stays_sent_when_the_request_is_forwarded(
+    client: FlaskClient, session: Session, make_territory: Callable[..., Territory],
+    make_user: Callable[..., User], auth: AuthActions,
+) -> None:  # fmt: skip
+    lys = make_territory("CPTS Lys", ["59017"])
+    lille = make_territory("CPTS Grand Lille", ["59350"])
+    auth.login(make_user(lys, Role.COORDINATOR))
+    page = client.post(
+        "/espace/saisie", data=answers(nonce="call-9", postal_code="59000", commune="Lille")
+    ).get_data(as_text=True)
+    sent = session.scalars(select(Message)).one()
+    sent.status = MessageStatus.SENT  # the dispatcher was quicker than the forwarding
+    session.commit()
+    client.post(_forward_button(page))
+    session.refresh(sent)
+    assert sent.status is MessageStatus.SENT and sent.last_error == ""
+    assert len(session.scalars(select(Message).where(Message.territory_id == lille.id)).all()) == 1
 
 
 def test_without_a_hosted_cpts_the_counter_is_told_to_send_the_patient_to_the_cpam(

@@ -20,6 +20,7 @@ from orientation.services.message_templates import Preview, UnknownTemplate
 from orientation.services.outbox_view import (
     MessageNotFound,
     NotRetryable,
+    Superseded,
     list_messages,
     retry_message,
 )
@@ -84,6 +85,9 @@ def retry(message_id: int) -> ResponseReturnValue:
         flash(_l("Ce message n'est pas en échec : il n'a pas été renvoyé."), "error")
     except ProcessingLimited as exc:
         flash(str(exc), "error")
+    except Superseded:
+        flash(_l("La demande a été transmise à une autre CPTS : son accusé de réception "
+                 "remplace celui-ci, qui n'a pas été renvoyé."), "error")  # fmt: skip
     else:
         g.session.commit()
         flash(_l("Le message sera renvoyé dans quelques instants."), "success")

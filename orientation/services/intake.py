@@ -338,10 +338,10 @@ class NotForwardable(Exception):
 def forward_target(session: Session, request: Request, slug: str) -> Territory:
     """The hosted CPTS of `slug`, if the request may be forwarded there: out of territory (or
     forwarded already: a second click finds the same copy), and that CPTS covers its commune."""
+    from orientation.services.patient_link import was_forwarded
     from orientation.services.territories import territories_covering
 
-    forwarded = request.closed_reason.startswith("transmise")
-    if request.status is not Status.OUT_OF_TERRITORY and not forwarded:
+    if request.status is not Status.OUT_OF_TERRITORY and not was_forwarded(request):
         raise NotForwardable(request.reference)
     for covering in territories_covering(session, request.commune_insee):
         if covering.slug == slug and covering.id != request.territory_id:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models import Message, MessageStatus, Request
 from notifications.dispatcher import requeue
 from orientation.services import audit
+from orientation.services.patient_link import was_forwarded
 from orientation.services.workflow import ensure_workable
 
 PAGE_SIZE = 50
@@ -18,6 +19,10 @@ PAGE_SIZE = 50
 
 class MessageNotFound(LookupError):
     """No message with this id in the coordinator's CPTS."""
+
+
+class Superseded(ValueError):
+    """The acknowledgement of a request forwarded since: the other CPTS's replaces it."""
 
 
 class NotRetryable(ValueError):
@@ -84,7 +89,9 @@ def retry_message(
     """Queue a failed message again; the dispatcher sends it once at its next round.
 
     Raise ProcessingLimited for a message of a request whose processing the patient
-    limited (rights.limit_processing withheld it)."""
+    limited (rights.limit_processing withheld it), Superseded for the acknowledgement of a
+    request forwarded to another CPTS since (patient_link.close_as_forwarded withheld it, or
+    it failed: the other CPTS's acknowledgement, with the reference that counts, replaces it)."""
     message = session.scalar(
         select(Message).where(Message.id == message_id, Message.territory_id == territory_id)
     )
@@ -103,6 +110,8 @@ def retry_message(
     request = session.get(Request, message.request_id) if message.request_id else None
     if request is not None:
         ensure_workable(request)
+        if message.purpose == "acknowledgement" and was_forwarded(request):
+            raise Superseded(message_id)
     requeue(session, message, now)
     audit.record(
         session,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Request, Status, Territory
+from models import OPEN_STATUSES, Message, MessageStatus, Request, Status, Territory
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.contact import (
@@ -22,6 +23,10 @@ from orientation.services.contact import (
 from orientation.services.workflow import change_status, record_event
 
 MAX_COMMENT = 2000
+FORWARDED = "transmise à"  # how a forwarded request's closed_reason begins
+SUPERSEDED = (
+    "Non envoyé : la demande a été transmise ; l'accusé de réception de l'autre CPTS le remplace."
+)
 
 
 class FollowUpInvalid(ValueError):
@@ -123,4 +128,22 @@ def close_as_forwarded(
     change_status(request, Status.CLOSED, now=now, actor_user_id=actor_user_id,
                   actor_label="patient" if actor_user_id is None else "",
                   note=f"transmise à {target.name} ({new_reference})")  # fmt: skip
-    request.closed_reason = f"transmise à {target.name}"[:200]
+    request.closed_reason = f"{FORWARDED} {target.name}"[:200]
+    # Told once, by the CPTS that now holds the request: this one's acknowledgement (its own
+    # reference, "hors territoire"), if it still waits in the outbox, is not sent. The
+    # dispatcher takes only queued messages; one it is sending at this moment still goes.
+    session.execute(
+        update(Message)
+        .where(
+            Message.request_id == request.id,
+            Message.purpose == "acknowledgement",
+            Message.status == MessageStatus.QUEUED,
+        )
+        .values(status=MessageStatus.FAILED, last_error=SUPERSEDED)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def was_forwarded(request: Request) -> bool:
+    """Closed because a copy went to the CPTS that covers its commune."""
+    return request.status is Status.CLOSED and request.closed_reason.startswith(FORWARDED)
