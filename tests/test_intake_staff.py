@@ -125,6 +125,9 @@ def test_a_call_from_a_commune_of_another_hosted_cpts_is_forwarded_there_once(
     session.refresh(withheld)
     assert withheld.status is MessageStatus.FAILED
     assert withheld.last_error.startswith("Non envoyé : la demande a été transmise")
+    outbox = client.get("/espace/messages").get_data(as_text=True)
+    assert "la demande a été transmise" in outbox
+    assert f"/espace/messages/{withheld.id}/renvoyer" not in outbox  # not offered
     retried = client.post(f"/espace/messages/{withheld.id}/renvoyer", follow_redirects=True)
     assert "son accusé de réception remplace celui-ci" in retried.get_data(as_text=True)
     session.refresh(withheld)

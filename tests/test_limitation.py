@@ -380,6 +380,8 @@ def test_a_withheld_message_cannot_be_sent_again_from_the_outbox(
     _limit(client, request)
     session.refresh(message)
     assert message.status is MessageStatus.FAILED
+    outbox = client.get("/espace/messages").get_data(as_text=True)
+    assert f"/espace/messages/{message.id}/renvoyer" not in outbox  # not offered
     response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
     assert REFUSED in html.unescape(response.get_data(as_text=True))
     session.refresh(message)

@@ -12,7 +12,7 @@ from models import Message, MessageStatus, Request
 from notifications.dispatcher import requeue
 from orientation.services import audit
 from orientation.services.patient_link import was_forwarded
-from orientation.services.workflow import ensure_workable
+from orientation.services.workflow import ProcessingLimited, ensure_workable
 
 PAGE_SIZE = 50
 
@@ -36,6 +36,9 @@ class OutboxPage:
     pages: int
     total: int
     failed: int
+    # Failed messages of this page that are not to be sent again (see ensure_resendable):
+    # the page offers no "Renvoyer" for them, their last_error says why.
+    kept_back: frozenset[int] = frozenset()
 
 
 def list_messages(
@@ -80,7 +83,34 @@ def list_messages(
         count=len(messages),
         page=page,
     )
-    return OutboxPage(messages, page, pages, total, failed)
+    return OutboxPage(messages, page, pages, total, failed, _kept_back(session, messages))
+
+
+def _kept_back(session: Session, messages: list[Message]) -> frozenset[int]:
+    failed = [m for m in messages if m.status is MessageStatus.FAILED and m.request_id]
+    if not failed:
+        return frozenset()
+    ids = {m.request_id for m in failed}
+    requests = {r.id: r for r in session.scalars(select(Request).where(Request.id.in_(ids)))}
+    kept_back = set()
+    for message in failed:
+        try:
+            ensure_resendable(message, requests.get(message.request_id or 0))
+        except (ProcessingLimited, Superseded):
+            kept_back.add(message.id)
+    return frozenset(kept_back)
+
+
+def ensure_resendable(message: Message, request: Request | None) -> None:
+    """Raise ProcessingLimited for a message of a request whose processing the patient
+    limited (rights.limit_processing withheld it), Superseded for the acknowledgement of a
+    request forwarded to another CPTS since (patient_link.close_as_forwarded withheld it, or
+    it failed: the other CPTS's acknowledgement, with the reference that counts, replaces it)."""
+    if request is None:
+        return
+    ensure_workable(request)
+    if message.purpose == "acknowledgement" and was_forwarded(request):
+        raise Superseded(message.id)
 
 
 def retry_message(
@@ -88,10 +118,7 @@ def retry_message(
 ) -> Message:
     """Queue a failed message again; the dispatcher sends it once at its next round.
 
-    Raise ProcessingLimited for a message of a request whose processing the patient
-    limited (rights.limit_processing withheld it), Superseded for the acknowledgement of a
-    request forwarded to another CPTS since (patient_link.close_as_forwarded withheld it, or
-    it failed: the other CPTS's acknowledgement, with the reference that counts, replaces it)."""
+    Raise what ensure_resendable raises for a message not to be sent again."""
     message = session.scalar(
         select(Message).where(Message.id == message_id, Message.territory_id == territory_id)
     )
@@ -108,10 +135,7 @@ def retry_message(
     if message.status is not MessageStatus.FAILED:
         raise NotRetryable(message_id)
     request = session.get(Request, message.request_id) if message.request_id else None
-    if request is not None:
-        ensure_workable(request)
-        if message.purpose == "acknowledgement" and was_forwarded(request):
-            raise Superseded(message_id)
+    ensure_resendable(message, request)
     requeue(session, message, now)
     audit.record(
         session,
