@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from geo.communes import gazetteer
 from models import Role, Source, Status, Territory, utcnow
 from orientation.auth import staff_required
-from orientation.blueprints.auth import keep_through_login
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.blueprints.intake_common import (
     client_ip,
     form_context,
@@ -126,8 +126,8 @@ def forward(request_id: int, slug: str) -> ResponseReturnValue:
     return _confirmation(result, forwarded=(found.reference, target))
 
 
-def _form_again(template: str) -> Callable[[str, dict[str, str]], str]:
-    def again(notice: str, values: dict[str, str]) -> str:
+def _form_again(template: str) -> Callable[[str, Typed], str]:
+    def again(notice: str, values: Typed) -> str:
         # The same nonce: sending it again cannot make a second request.
         context = form_context(values, nonce=values.get("nonce", ""), notice=notice)
         return render_template(template, territory=g.territory, **context)

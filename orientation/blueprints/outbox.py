@@ -7,14 +7,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
 from wtforms import TextAreaField
 from wtforms.validators import InputRequired
 
 from models import Channel, MessageStatus, Role, utcnow
 from notifications.templates import MessageTemplateError
 from orientation.auth import staff_required
-from orientation.blueprints.auth import keep_through_login
+from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.services import message_templates as templates_service
 from orientation.services.message_templates import Preview, UnknownTemplate
 from orientation.services.outbox_view import (
@@ -167,9 +166,9 @@ def edit_template(key: str, channel: str) -> ResponseReturnValue:
 
 
 @staff_required(Role.CPTS_ADMIN)
-def _template_again(notice: str, values: dict[str, str], key: str, channel: str) -> str:
+def _template_again(notice: str, values: Typed, key: str, channel: str) -> str:
     chosen, _current = _chosen(key, channel)
-    form = TemplateForm(formdata=MultiDict(values))
+    form = TemplateForm(formdata=values)
     return _template_page(key, chosen, form, None, notice)
 
 
