@@ -116,11 +116,9 @@ def test_a_call_typed_past_the_end_of_the_session_comes_back_after_logging_in_ag
     assert "carried-csrf_token" not in page  # the old token stays behind
     assert count(session, Request) == 0
 
-    back = guarded.post(
-        "/connexion?next=/espace/saisie",
-        data={"email": coordinator.email, "password": PASSWORD, "csrf_token": _token(page),
-              **_carried(page)},
-    )  # fmt: skip
+    login = {"email": coordinator.email, "password": PASSWORD, "csrf_token": _token(page),
+             **_carried(page)}  # fmt: skip
+    back = guarded.post("/connexion?next=/espace/saisie", data=login)
     form = back.get_data(as_text=True)
     assert back.status_code == 200
     assert "une demande au téléphone</h1>" in form and "Vous êtes reconnecté" in form
@@ -128,6 +126,14 @@ def test_a_call_typed_past_the_end_of_the_session_comes_back_after_logging_in_ag
     assert "&lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in form
     assert 'name="nonce" value="call-1"' in form
     assert count(session, Request) == 0  # checked by the coordinator before it is sent
+    # That page answers the login: reloading it sends the login again, with the token of
+    # before it. Logged in already, the coordinator gets the form back, not a second login.
+    reloaded = guarded.post("/connexion?next=/espace/saisie", data=login)
+    again = reloaded.get_data(as_text=True)
+    assert reloaded.status_code == 400
+    assert "une demande au téléphone</h1>" in again and 'value="Martin"' in again
+    assert "Connexion à l'espace coordination" not in again
+    form = again
 
     sent = answers(nonce="call-1", comment="<script>alert(1)</script>", csrf_token=_token(form))
     first = guarded.post("/espace/saisie", data=sent)
@@ -250,6 +256,11 @@ def test_answers_posted_from_another_site_are_not_carried_into_the_login_page(
         assert refused.status_code == 401
         assert "Connexion à l'espace coordination" in refused.get_data(as_text=True)
         assert _carried(refused.get_data(as_text=True)) == {}
+        # Nor posted to the login page itself, as if carried from a kept form.
+        carried = {f"carried-{name}": value for name, value in answers(nonce="x-2").items()}
+        login = sender.post("/connexion?next=/espace/saisie", data=carried, headers=headers)
+        assert "Connexion à l'espace coordination" in login.get_data(as_text=True)
+        assert _carried(login.get_data(as_text=True)) == {}
 
 
 def test_too_many_logins_from_one_address_show_the_login_page_again(settings: Settings) -> None:

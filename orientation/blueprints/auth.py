@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 from urllib.parse import urlsplit
 
 from flask import (
@@ -132,7 +133,10 @@ def _typed(fields: Iterable[tuple[str, str]]) -> Typed:
 
 
 def _carried() -> Typed:
-    """The answers a login POST carries back to their form."""
+    """The answers a login POST carries back to their form: only from a page of this site,
+    else another site could post made-up answers to the login page itself."""
+    if not _posted_from_this_site():
+        return Typed()
     return _typed(
         (name.removeprefix(CARRIED), value)
         for name, value in request.form.items(multi=True)
@@ -224,7 +228,16 @@ def _login_page(form: LoginForm, carried: Typed, target: str | None, notice: str
 
 def _login_again(notice: str) -> str:
     # The e-mail typed stays, and so does a kept form's answers; the password is typed again.
-    return _login_page(LoginForm(), _carried(), request.args.get("next"), notice)
+    carried, target = _carried(), request.args.get("next")
+    if carried and target and current_user.is_authenticated:
+        # The page of a kept form shown after logging in is the login's answer: reloading it
+        # sends the login again, with the token of before that login. Already logged in, the
+        # user gets the form back rather than a second login.
+        role = cast(Staff, current_user._get_current_object()).user.role
+        kept = _form_again(_safe_next(target, role), carried)
+        if kept is not None:
+            return kept
+    return _login_page(LoginForm(), carried, target, notice)
 
 
 # The login page left open overnight (its token expired) or sent too often comes back.
