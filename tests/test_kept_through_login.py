@@ -180,6 +180,10 @@ def test_a_form_with_a_token_of_before_a_new_login_comes_back_filled_in(
     assert 'name="nonce" value="r-9"' in page
     guarded.post("/orienter", data=answers(nonce="r-9", csrf_token=_token(page)))
     assert session.scalars(select(Request)).one().referrer_id == pharmacist.id
+    # The same POST from another site's page shows nothing of what it sent.
+    forged = guarded.post("/orienter", data=answers(nonce="r-10", csrf_token=stale),
+                          headers={"Sec-Fetch-Site": "cross-site"})  # fmt: skip
+    assert forged.status_code == 400 and 'value="Martin"' not in forged.get_data(as_text=True)
 
 
 def test_a_logged_out_post_keeps_its_answers_and_a_logged_out_visit_goes_to_login(

@@ -103,6 +103,8 @@ def keep_through_login(bp: Blueprint, forms: Mapping[str, FormAgain]) -> None:
             return error_page(error)
         if not current_user.is_authenticated:  # the session, its token and its login are gone
             return _login_keeping_form()
+        if not _posted_from_this_site():  # not the user's own typing: nothing to show again
+            return error_page(error)
         # Still logged in with another token: logged in again in another tab, say.
         typed = _typed(request.form.items(multi=True))
         try:

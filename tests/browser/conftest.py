@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,6 +81,18 @@ def serving(app: Flask, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+        _wait_for_connections(app)
+
+
+def _wait_for_connections(app: Flask, seconds: float = 5.0) -> None:
+    """Let requests still running (a map's fetch the page fired last) give their database
+    connection back. Disposing the engine meanwhile would leave it open in the discarded pool,
+    and its garbage collection, during some later test, fails that test (a ResourceWarning)."""
+    engine = app.extensions.get("orientation.engine")
+    checked_out = getattr(getattr(engine, "pool", None), "checkedout", None)
+    deadline = time.monotonic() + seconds
+    while checked_out is not None and checked_out() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture
