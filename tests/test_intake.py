@@ -357,6 +357,11 @@ def test_an_expired_form_comes_back_filled_in_and_nothing_is_saved(
     fresh = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert fresh is not None  # sending it again works
     again = client.post(url, data=answers(nonce="kept-1", csrf_token=fresh.group(1)))
+    # Posted by another site's page: its answers are not shown as if the person had typed them.
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        forged = client.post(url, data=answers(nonce="kept-2", csrf_token="x", comment="<b>x"),
+                             headers=headers)  # fmt: skip
+        assert forged.status_code == 400 and 'value="Martin"' not in forged.get_data(as_text=True)
     app.extensions["orientation.engine"].dispose()
     assert again.status_code == 303
     assert count(session, Request) == 1

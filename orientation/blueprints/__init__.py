@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from flask import Blueprint, Flask, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -93,6 +93,11 @@ def show_forms_again(bp: Blueprint, forms: Mapping[str, Callable[..., str | None
     def not_taken(error: HTTPException) -> ResponseReturnValue:
         again = forms.get(request.endpoint or "") if request.method == "POST" else None
         code = 429 if isinstance(error, RateLimited) else 400
+        if code == 400 and sent_from() in ("cross-site", "same-site"):
+            # Another site's page posted it: not the person's typing, nothing to show again
+            # (else that page could have a person send answers it wrote). A browser that
+            # says nothing of the page (an old phone's) still gets its answers back.
+            again = None
         page = (
             again(str(NOT_TAKEN[code]), **(request.view_args or {})) if again is not None else None
         )
@@ -100,3 +105,18 @@ def show_forms_again(bp: Blueprint, forms: Mapping[str, Callable[..., str | None
 
     bp.register_error_handler(RateLimited, not_taken)
     bp.register_error_handler(CSRFError, not_taken)
+
+
+def sent_from() -> str:
+    """What the browser says of the page that sent this request: Sec-Fetch-Site's value
+    ("same-origin", "same-site", "cross-site", "none"), else from Origin "same-origin" or
+    "cross-site"; "" when it says neither (an old browser, a script)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return ""
+    base_url = current_app.extensions["orientation.settings"].base_url
+    ours = {request.host_url.rstrip("/"), base_url.rstrip("/")}
+    return "same-origin" if origin in ours else "cross-site"

@@ -30,7 +30,7 @@ from wtforms.validators import DataRequired, Length
 
 from models import Role, utcnow
 from orientation.auth import Staff
-from orientation.blueprints import NOT_TAKEN, error_page, show_forms_again
+from orientation.blueprints import NOT_TAKEN, error_page, sent_from, show_forms_again
 from orientation.db import db_session
 from orientation.extensions import limiter, login_manager
 from orientation.services.accounts import LoginAttempt, LoginRefused, authenticate
@@ -155,14 +155,8 @@ def _login_keeping_form() -> ResponseReturnValue:
 
 
 def _posted_from_this_site() -> bool:
-    """What the browser says of the page that sent this POST (Sec-Fetch-Site, else Origin)."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    origin = request.headers.get("Origin", "")
-    base_url = current_app.extensions["orientation.settings"].base_url
-    ours = {request.host_url.rstrip("/"), base_url.rstrip("/")}
-    return origin in ours
+    """The browser says this POST came from a page of this site (staff forms: it must)."""
+    return sent_from() == "same-origin"
 
 
 def _form_again(target: str, carried: Typed) -> str | None:
