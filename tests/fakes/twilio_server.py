@@ -165,7 +165,13 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                # The client died while sending (a dispatcher killed mid-request): a real API
+                # never sees an incomplete request as a message; neither does this one.
+                self.close_connection = True
+                return
+            form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             if not self._authorised():
                 return
             if urlsplit(self.path).path != f"{prefix}.json":
