@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Channel, Message, MessageStatus, utcnow
@@ -81,3 +81,20 @@ def new_message_row(
         "status": MessageStatus.QUEUED,
         "next_attempt_at": now,
     }
+
+
+def withhold_queued(
+    session: Session, request_id: int, reason: str, *, purpose: str | None = None
+) -> None:
+    """Mark the request's messages still waiting (of `purpose`, or all) failed with `reason`,
+    in the caller's transaction. The dispatcher takes only queued messages, so they are not
+    sent; one it is sending at this moment still goes."""
+    where = [Message.request_id == request_id, Message.status == MessageStatus.QUEUED]
+    if purpose is not None:
+        where.append(Message.purpose == purpose)
+    session.execute(
+        update(Message)
+        .where(*where)
+        .values(status=MessageStatus.FAILED, last_error=reason)
+        .execution_options(synchronize_session="fetch")
+    )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Message, MessageStatus, Request, Status, Territory
+from models import OPEN_STATUSES, Request, Status, Territory
+from notifications.outbox import withhold_queued
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.contact import (
@@ -130,18 +130,8 @@ def close_as_forwarded(
                   note=f"transmise à {target.name} ({new_reference})")  # fmt: skip
     request.closed_reason = f"{FORWARDED} {target.name}"[:200]
     # Told once, by the CPTS that now holds the request: this one's acknowledgement (its own
-    # reference, "hors territoire"), if it still waits in the outbox, is not sent. The
-    # dispatcher takes only queued messages; one it is sending at this moment still goes.
-    session.execute(
-        update(Message)
-        .where(
-            Message.request_id == request.id,
-            Message.purpose == "acknowledgement",
-            Message.status == MessageStatus.QUEUED,
-        )
-        .values(status=MessageStatus.FAILED, last_error=SUPERSEDED)
-        .execution_options(synchronize_session="fetch")
-    )
+    # reference, "hors territoire"), if it still waits in the outbox, is not sent.
+    withhold_queued(session, request.id, SUPERSEDED, purpose="acknowledgement")
 
 
 def was_forwarded(request: Request) -> bool:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Message, MessageStatus, Person, Request, Status
+from models import OPEN_STATUSES, Message, Person, Request, Status
+from notifications.outbox import withhold_queued
 from orientation.services import audit
 from orientation.services.contact import normalise_email, normalise_phone
 from orientation.services.doctor_contacts import cancel_open_contacts
@@ -285,12 +286,7 @@ def limit_processing(
     # Messages still waiting in the outbox for this request (a proposal queued a moment ago)
     # are not sent either; the dispatcher never takes a failed message, and the outbox
     # viewer's retry refuses one of a limited request.
-    session.execute(
-        update(Message)
-        .where(Message.request_id == request.id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.FAILED, last_error=WITHHELD)
-        .execution_options(synchronize_session="fetch")
-    )
+    withhold_queued(session, request.id, WITHHELD)
     note = f"{cancelled} sollicitation(s) de médecin annulée(s)" if cancelled else ""
     record_event(
         request,
