@@ -201,7 +201,10 @@ class Request(TerritoryOwned, Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     # The client's nonce (hidden form field or Idempotency-Key header): a double tap or a
     # re-sent POST finds the request already made instead of creating a second one.
+    # Stored scoped to the CPTS (services.intake.scoped_key), with a fingerprint of the answers
+    # it was first sent with: the same key with other answers does not find this request.
     submission_key: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
+    submission_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
     # Follow-up after a proposal (services/followup.py): sent once; an answer that the patient
     # has no appointment or no declaration yet puts the request back in the queue, flagged.
     follow_up_sent_at: Mapped[datetime | None] = mapped_column(default=None)

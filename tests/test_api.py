@@ -96,6 +96,59 @@ def test_the_idempotency_key_makes_a_resent_post_return_the_same_request(
     assert session.scalar(select(func.count()).select_from(Request)) == 1
 
 
+def test_a_key_sent_again_with_other_answers_is_refused_without_the_first_request(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    first = client.post(url, json=payload(), headers={"Idempotency-Key": "1"})
+    other = payload(persons=[{"first_name": "Anne", "last_name": "Roux",
+                              "birth_date": "1980-02-02"}])  # fmt: skip
+    second = client.post(url, json=other, headers={"Idempotency-Key": "1"})
+    assert (first.status_code, second.status_code) == (201, 422)
+    assert second.get_json() == {"errors": {"Idempotency-Key": (
+        "Cette clé a déjà servi à une demande aux réponses différentes : une clé par demande, "
+        "la même seulement pour renvoyer la même demande.")}}  # fmt: skip
+    assert first.get_json()["reference"] not in second.get_data(as_text=True)
+    # The same answers written another way are the same submission.
+    again = client.post(url, json=payload(phone="0032470123456"), headers={"Idempotency-Key": "1"})
+    assert again.status_code == 200
+    assert again.get_json()["reference"] == first.get_json()["reference"]
+    assert session.scalar(select(func.count()).select_from(Request)) == 1
+
+
+def test_two_cpts_clients_choosing_the_same_key_each_get_their_own_request(
+    client: FlaskClient,
+    session: Session,
+    lys: Territory,
+    make_territory: Callable[..., Territory],
+) -> None:
+    lille = make_territory("CPTS Lille", ["59350"])
+    key = {"Idempotency-Key": "k-001"}
+    ours = client.post(f"/api/v1/territories/{lys.slug}/requests", json=payload(), headers=key)
+    theirs = client.post(
+        f"/api/v1/territories/{lille.slug}/requests",
+        json=payload(postal_code="59000", commune="Lille"), headers=key,
+    )  # fmt: skip
+    assert (ours.status_code, theirs.status_code) == (201, 201)
+    assert ours.get_json()["reference"] != theirs.get_json()["reference"]
+    by_territory = dict(session.execute(select(Request.territory_id, Request.commune_insee)).all())
+    assert by_territory == {lys.id: "59017", lille.id: "59350"}
+
+
+def test_keys_longer_than_255_characters_are_refused_whole_keys_count(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    long = client.post(url, json=payload(), headers={"Idempotency-Key": "k" * 256})
+    assert long.status_code == 422
+    assert long.get_json()["errors"] == {"Idempotency-Key": "255 caractères au plus."}
+    # Two keys alike in their first 80 characters are two keys (they used to be cut there).
+    a = client.post(url, json=payload(), headers={"Idempotency-Key": "k" * 80 + "a"})
+    b = client.post(url, json=payload(), headers={"Idempotency-Key": "k" * 80 + "b"})
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert session.scalar(select(func.count()).select_from(Request)) == 2
+
+
 def test_the_private_link_reads_one_request_and_nothing_else(
     client: FlaskClient, lys: Territory
 ) -> None:

@@ -123,6 +123,20 @@ def test_a_double_tap_creates_one_request(
     assert count(session, Message) == 1
 
 
+def test_the_form_sent_again_with_changes_gets_the_request_it_already_made(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    # The back button after the confirmation shows the form with its nonce: the person edits a
+    # field and sends it again. One request, the first; its private link lets them correct it.
+    first = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="back"))
+    second = client.post(f"/cpts/{lys.slug}/demande", data=answers(nonce="back", street="3 rue X"))
+    assert (first.status_code, second.status_code) == (303, 303)
+    request = session.scalars(select(Request)).one()
+    assert request.street == answers()["street"]
+    shown = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert request.reference in shown
+
+
 def test_the_confirmation_says_how_the_private_link_reaches_the_person(
     client: FlaskClient, session: Session, lys: Territory
 ) -> None:

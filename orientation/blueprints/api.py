@@ -21,6 +21,7 @@ from orientation.blueprints.intake_common import intake_territory, settings, sig
 from orientation.db import db_session
 from orientation.extensions import csrf, limiter
 from orientation.links import LinkExpired, LinkInvalid
+from orientation.services.intake import SubmissionKeyReused
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, SubmissionSchema
 from orientation.services.patient_link import audit_read, request_of_token
 
@@ -68,6 +69,14 @@ class CommunesSchema(Schema):
     communes = fields.List(fields.Nested(CommuneSchema))
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+KEY_REUSED = (
+    "Cette clé a déjà servi à une demande aux réponses différentes : une clé par demande, "
+    "la même seulement pour renvoyer la même demande."
+)
+
+
 def _errors(errors: dict[str, str], status: int = 422) -> ResponseReturnValue:
     return jsonify(errors=errors), status
 
@@ -82,18 +91,17 @@ def create_request(slug: str) -> ResponseReturnValue:
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         return _errors({"_body": "Envoyez un objet JSON (Content-Type: application/json)."})
+    key = request.headers.get(IDEMPOTENCY_KEY, "")
+    if len(key) > MAX_KEY_LENGTH:
+        return _errors({IDEMPOTENCY_KEY: f"{MAX_KEY_LENGTH} caractères au plus."})
     try:
-        result = submit(
-            db_session(),
-            territory,
-            payload,
-            source=Source.API,
-            submission_key=request.headers.get("Idempotency-Key", "")[:80],
-        )
+        result = submit(db_session(), territory, payload, source=Source.API, submission_key=key)
     except IntakeInvalid as error:
         return _errors(error.errors)
     except SpamSuspected:
         return _errors({"website": "Ce champ doit rester vide."})
+    except SubmissionKeyReused:
+        return _errors({IDEMPOTENCY_KEY: KEY_REUSED})
     body = {
         "reference": result.reference,
         "status": result.status.value,
@@ -172,18 +180,26 @@ def build_spec(server_url: str) -> dict[str, Any]:
                 "parameters": [
                     {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}},
                     {
-                        "name": "Idempotency-Key",
+                        "name": IDEMPOTENCY_KEY,
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 80},
+                        "description": "Sent again with the same answers, the same request "
+                        "(200); with other answers, 422. Keys are per CPTS.",
+                        "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
                     },
                 ],
                 "requestBody": {"required": True, "content": json_of("Submission")},
                 "responses": {
                     "201": {"description": "Demande créée", "content": json_of("Created")},
-                    "200": {"description": "Déjà reçue (même clé)", "content": json_of("Created")},
+                    "200": {
+                        "description": "Déjà reçue (même clé, mêmes réponses)",
+                        "content": json_of("Created"),
+                    },
                     "404": {"description": "CPTS inconnue", "content": json_of("Errors")},
-                    "422": {"description": "Champs invalides", "content": json_of("Errors")},
+                    "422": {
+                        "description": "Champs invalides, ou clé déjà servie à d'autres réponses",
+                        "content": json_of("Errors"),
+                    },
                     "429": too_many,
                 },
             }

@@ -16,6 +16,7 @@ from orientation.links import LinkSigner
 from orientation.services.intake import (
     IntakeTerritory,
     RecentTerritories,
+    SubmissionKeyReused,
     Submitted,
     submit_request,
 )
@@ -79,23 +80,33 @@ def submit(
     referrer_id: int | None = None,
     actor_user_id: int | None = None,
 ) -> Submitted:
-    """Validate (raising IntakeInvalid or SpamSuspected) and create the request."""
+    """Validate (raising IntakeInvalid or SpamSuspected) and create the request.
+
+    The API raises SubmissionKeyReused for a key sent again with other answers. A form's key
+    is the nonce it was shown with, random and in that browser only: a form sent again with
+    changes (the back button after the confirmation) gets the request it already made, whose
+    private link lets the person correct it, rather than a second request."""
     now = utcnow()
     data = validate_submission(payload, today=now.date())
-    return submit_request(
-        session,
-        territory,
-        data,
-        source=source,
-        now=now,
-        geocoder=geocoder(),
-        signer=signer(),
-        base_url=settings().base_url,
-        submission_key=submission_key,
-        referrer_id=referrer_id,
-        actor_user_id=actor_user_id,
-        ip=client_ip(),
-    )
+    try:
+        return submit_request(
+            session,
+            territory,
+            data,
+            source=source,
+            now=now,
+            geocoder=geocoder(),
+            signer=signer(),
+            base_url=settings().base_url,
+            submission_key=submission_key,
+            referrer_id=referrer_id,
+            actor_user_id=actor_user_id,
+            ip=client_ip(),
+        )
+    except SubmissionKeyReused as reused:
+        if source is Source.API:
+            raise
+        return reused.earlier
 
 
 def form_context(

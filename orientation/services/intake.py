@@ -7,6 +7,7 @@ acknowledgement in the outbox, audit: all committed together or not at all. A cl
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -176,10 +177,37 @@ def in_territory(
     return insee in shape.insee_codes
 
 
-def find_by_key(session: Session, submission_key: str) -> Request | None:
+class SubmissionKeyReused(Exception):
+    """The submission key made a request with other answers: it is not that request's retry.
+
+    An API client picks its Idempotency-Key; returning the earlier request (and its private
+    link) to whoever sends the same key would give one patient's request to another caller.
+    `earlier` is for the forms, whose key is our own random nonce, in that browser only."""
+
+    def __init__(self, earlier: Submitted) -> None:
+        super().__init__("submission key already used with other answers")
+        self.earlier = earlier
+
+
+def scoped_key(territory_id: int, submission_key: str) -> str | None:
+    """The stored form of a client's key: a digest of the whole key (any length) within its
+    CPTS, so that two CPTS's clients choosing the same key never meet; None without a key."""
     if not submission_key:
         return None
-    return session.scalar(select(Request).where(Request.submission_key == submission_key))
+    return hashlib.sha256(f"{territory_id}:{submission_key}".encode()).hexdigest()
+
+
+def answers_fingerprint(data: IntakeData, source: Source, referrer_id: int | None) -> str:
+    """A digest of the checked answers (normalised: "06 12..." and "+336..." are the same),
+    to tell a retry of a submission from another submission reusing its key."""
+    # The dataclasses' repr lists every field's value, in a fixed order.
+    return hashlib.sha256(repr((source.value, referrer_id, data)).encode()).hexdigest()
+
+
+def find_by_key(session: Session, key: str | None) -> Request | None:
+    if not key:
+        return None
+    return session.scalar(select(Request).where(Request.submission_key == key))
 
 
 def submit_request(
@@ -198,10 +226,13 @@ def submit_request(
     ip: str = "",
     reference: str = "",
 ) -> Submitted:
-    """Create the request, its persons, events, acknowledgement and audit entry; commit."""
+    """Create the request, its persons, events, acknowledgement and audit entry; commit.
+
+    Raise SubmissionKeyReused when `submission_key` made a request with other answers."""
     # No look-up first: the unique submission_key refuses a second insert (below), which
     # saves a round trip on every first submission and also catches two racing taps.
-    key = submission_key[:80] or None
+    key = scoped_key(territory.id, submission_key)
+    fingerprint = answers_fingerprint(data, source, referrer_id) if key else None
     point = geocoder.locate(data.commune, data.street)
     inside = in_territory(territory, point.insee, point.lat, point.lon, point.precision)
     status = Status.ELIGIBLE if inside else Status.OUT_OF_TERRITORY
@@ -221,7 +252,7 @@ def submit_request(
         "need_chronic_followup": data.need_chronic_followup, "language": data.language,
         "css_ame": data.css_ame, "comment": data.comment, "consent_at": now,
         "agrees_to_survey": data.agrees_to_survey, "created_at": now, "updated_at": now,
-        "submission_key": key,
+        "submission_key": key, "submission_fingerprint": fingerprint,
         # 70 and over, under 6, ALD, CSS/AME (DESIGN.md): a priority, never a doctor filter.
         **Household.of([(p.birth_date, p.ald) for p in data.persons], now.date())
         .columns(data.css_ame),
@@ -246,9 +277,11 @@ def submit_request(
     except connection.dialect.loaded_dbapi.IntegrityError:
         # The same key was used before (a double tap, a re-sent POST): return that request.
         session.rollback()
-        earlier = find_by_key(session, key or "")
+        earlier = find_by_key(session, key)
         if earlier is None:
             raise
+        if earlier.submission_fingerprint != fingerprint:  # None: anonymised since
+            raise SubmissionKeyReused(Submitted.earlier(earlier, signer)) from None
         return Submitted.earlier(earlier, signer)
     owned = {"territory_id": territory.id, "request_id": request_id}
     persons = [
@@ -365,12 +398,14 @@ def forward_request(
     the person (their private link) or by the staff who took it (`actor_user_id`)."""
     from geo.communes import gazetteer
     from orientation.services.intake_validation import PersonData
-    from orientation.services.patient_link import close_as_forwarded
+    from orientation.services.patient_link import close_as_forwarded, was_forwarded
 
     key = f"forward:{request.id}"
-    earlier = find_by_key(session, key)
+    earlier = find_by_key(session, scoped_key(target.id, key))
     if earlier is not None:
         return Submitted.earlier(earlier, signer)
+    if was_forwarded(request):  # to another CPTS that covers the commune too
+        raise NotForwardable(request.reference)
     commune = gazetteer().by_insee[request.commune_insee]
     data = IntakeData(
         persons=[

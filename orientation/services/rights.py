@@ -153,6 +153,8 @@ def anonymise_request(session: Session, request: Request, now: datetime, reason:
     # The home's coordinates can point at one house; the commune is kept instead.
     request.lat = None
     request.lon = None
+    # A hash of the answers is still personal data: with a guess at them, it confirms them.
+    request.submission_fingerprint = None
     for event in request.events:
         event.note = ""
     for message in session.scalars(select(Message).where(Message.request_id == request.id)):
