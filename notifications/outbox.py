@@ -98,3 +98,26 @@ def withhold_queued(
         .values(status=MessageStatus.FAILED, last_error=reason)
         .execution_options(synchronize_session="fetch")
     )
+
+
+def readdress_queued(session: Session, request_id: int, channel: Channel, recipient: str) -> None:
+    """Send the request's messages to the person still waiting on `channel` to `recipient`
+    (their corrected phone or e-mail); with no `recipient` for that channel any more, they are
+    not sent. Messages to doctors (doctor_id set) are left alone."""
+    where = [
+        Message.request_id == request_id,
+        Message.status == MessageStatus.QUEUED,
+        Message.channel == channel,
+        Message.doctor_id.is_(None),
+    ]
+    values: dict[str, Any] = (
+        {"recipient": recipient}
+        if recipient
+        else {"status": MessageStatus.FAILED, "last_error": NO_RECIPIENT_LEFT}
+    )
+    session.execute(
+        update(Message).where(*where).values(**values).execution_options(synchronize_session="fetch")
+    )
+
+
+NO_RECIPIENT_LEFT = "Non envoyé : la personne a retiré ce moyen de contact de sa demande."

@@ -8,7 +8,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import AuditEntry, Channel, Message, MessageStatus, Role, Territory, User
+from models import (
+    AuditEntry,
+    Channel,
+    Message,
+    MessageStatus,
+    Request,
+    Role,
+    Status,
+    Territory,
+    User,
+)
 from notifications.outbox import queue_message
 
 
@@ -95,3 +105,26 @@ def test_only_failed_messages_can_be_retried(
     auth.login(make_user(territory, Role.COORDINATOR))
     response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
     assert "n'est pas en échec" in response.get_data(as_text=True)
+
+
+def test_a_failed_message_of_a_withdrawn_request_is_not_sent_again(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_request: Callable[..., Request],
+) -> None:
+    territory = make_territory()
+    request = make_request(territory, Status.WITHDRAWN)
+    message = failed_message(session, territory)
+    message.request_id = request.id
+    session.commit()
+    auth.login(make_user(territory, Role.COORDINATOR))
+    listed = client.get("/espace/messages").get_data(as_text=True)
+    assert "Le Dr Roux peut vous recevoir" in listed and "Renvoyer" not in listed
+    response = client.post(f"/espace/messages/{message.id}/renvoyer", follow_redirects=True)
+    assert "La personne a retiré sa demande" in response.get_data(as_text=True)
+    session.expire_all()
+    kept = session.get(Message, message.id)
+    assert kept is not None and kept.status is MessageStatus.FAILED

@@ -17,9 +17,9 @@ from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.services import message_templates as templates_service
 from orientation.services.message_templates import Preview, UnknownTemplate
 from orientation.services.outbox_view import (
+    KeptBack,
     MessageNotFound,
     NotRetryable,
-    Superseded,
     list_messages,
     retry_message,
 )
@@ -84,9 +84,8 @@ def retry(message_id: int) -> ResponseReturnValue:
         flash(_l("Ce message n'est pas en échec : il n'a pas été renvoyé."), "error")
     except ProcessingLimited as exc:
         flash(str(exc), "error")
-    except Superseded:
-        flash(_l("La demande a été transmise à une autre CPTS : son accusé de réception "
-                 "remplace celui-ci, qui n'a pas été renvoyé."), "error")  # fmt: skip
+    except KeptBack as exc:
+        flash(str(exc), "error")
     else:
         g.session.commit()
         flash(_l("Le message sera renvoyé dans quelques instants."), "success")

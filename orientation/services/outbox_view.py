@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Message, MessageStatus, Request
+from models import Message, MessageStatus, Request, Status
 from notifications.dispatcher import requeue
 from orientation.services import audit
 from orientation.services.patient_link import was_forwarded
@@ -21,8 +21,28 @@ class MessageNotFound(LookupError):
     """No message with this id in the coordinator's CPTS."""
 
 
-class Superseded(ValueError):
+class KeptBack(ValueError):
+    """A failed message that is not to be sent again; the message (French) says why."""
+
+
+class Superseded(KeptBack):
     """The acknowledgement of a request forwarded since: the other CPTS's replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "La demande a été transmise à une autre CPTS : son accusé de réception remplace "
+            "celui-ci, qui n'a pas été renvoyé."
+        )
+
+
+class RequestWithdrawn(KeptBack):
+    """The person withdrew the request, or had its data erased: nothing more is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "La personne a retiré sa demande ou fait effacer ses données : ce message n'a pas "
+            "été renvoyé."
+        )
 
 
 class NotRetryable(ValueError):
@@ -96,21 +116,25 @@ def _kept_back(session: Session, messages: list[Message]) -> frozenset[int]:
     for message in failed:
         try:
             ensure_resendable(message, requests.get(message.request_id or 0))
-        except (ProcessingLimited, Superseded):
+        except (ProcessingLimited, KeptBack):
             kept_back.add(message.id)
     return frozenset(kept_back)
 
 
 def ensure_resendable(message: Message, request: Request | None) -> None:
-    """Raise ProcessingLimited for a message of a request whose processing the patient
-    limited (rights.limit_processing withheld it), Superseded for the acknowledgement of a
-    request forwarded to another CPTS since (patient_link.close_as_forwarded withheld it, or
-    it failed: the other CPTS's acknowledgement, with the reference that counts, replaces it)."""
+    """Raise what says why a failed message of `request` is not to be sent again:
+    RequestWithdrawn when the person withdrew it or had it erased (what was waiting was held
+    back then), ProcessingLimited when they limited its processing (rights.limit_processing
+    withheld it), Superseded for the acknowledgement of a request forwarded to another CPTS
+    since (patient_link.close_as_forwarded withheld it, or it failed: the other CPTS's
+    acknowledgement, with the reference that counts, replaces it)."""
     if request is None:
         return
+    if request.status is Status.WITHDRAWN or request.anonymised_at is not None:
+        raise RequestWithdrawn()
     ensure_workable(request)
     if message.purpose == "acknowledgement" and was_forwarded(request):
-        raise Superseded(message.id)
+        raise Superseded()
 
 
 def retry_message(

@@ -10,13 +10,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Request, Status, Territory
-from notifications.outbox import withhold_queued
+from models import OPEN_STATUSES, Channel, Request, Status, Territory
+from notifications.outbox import readdress_queued, withhold_queued
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
 from orientation.services import audit
 from orientation.services.contact import (
     InvalidEmail,
     InvalidPhone,
+    is_mobile,
     normalise_email,
     normalise_phone,
 )
@@ -24,6 +25,7 @@ from orientation.services.workflow import change_status, record_event
 
 MAX_COMMENT = 2000
 FORWARDED = "transmise à"  # how a forwarded request's closed_reason begins
+WITHDRAWN_BEFORE_SENDING = "Non envoyé : la personne a retiré sa demande."
 SUPERSEDED = (
     "Non envoyé : la demande a été transmise ; l'accusé de réception de l'autre CPTS le remplace."
 )
@@ -88,6 +90,7 @@ def complete_request(
     if changed:
         record_event(request, "contact_corrected", now=now, actor_label="patient",
                      note="corrigé : " + ", ".join(changed))  # fmt: skip
+        follow_contact_change(session, request)
     if comment:
         record_event(request, "patient_comment", now=now, actor_label="patient", note=comment)
     if not changed and not comment:
@@ -101,12 +104,25 @@ def complete_request(
     session.commit()
 
 
+def follow_contact_change(session: Session, request: Request) -> None:
+    """After a correction of the request's phone or e-mail: what still waits in the outbox for
+    the person (the acknowledgement with the private link, a proposal) goes to the corrected
+    contact, not to the number or address they said was wrong."""
+    mobile = request.phone if request.phone and is_mobile(request.phone) else ""
+    readdress_queued(session, request.id, Channel.SMS, mobile)
+    readdress_queued(session, request.id, Channel.EMAIL, request.email)
+
+
 def withdraw_request(session: Session, request: Request, *, now: datetime, ip: str = "") -> None:
-    """The person no longer needs help: the request is withdrawn (kept for the indicators)."""
+    """The person no longer needs help: the request is withdrawn (kept for the indicators).
+
+    Nothing about it is sent any more: what still waits in the outbox (a proposal, a doctor's
+    ask) is held back; a doctor opening an ask sent before is told it is no longer needed."""
     if request.status not in OPEN_STATUSES:
         return
     change_status(request, Status.WITHDRAWN, now=now, actor_label="patient",
                   note="retirée par la personne")  # fmt: skip
+    withhold_queued(session, request.id, WITHDRAWN_BEFORE_SENDING)
     audit.record(
         session, "request.withdrawn_by_patient", territory_id=request.territory_id,
         actor_label="patient", object_type="request", object_id=request.id, ip=ip,

@@ -20,6 +20,7 @@ from notifications.outbox import withhold_queued
 from orientation.services import audit
 from orientation.services.contact import normalise_email, normalise_phone
 from orientation.services.doctor_contacts import cancel_open_contacts
+from orientation.services.patient_link import follow_contact_change
 from orientation.services.workflow import change_status, record_event
 
 ERASED = "[effacé]"
@@ -41,6 +42,7 @@ RIGHT_LABELS = {
     RightKind.LIMITATION_LIFTED: "Levée de la limitation",
 }
 WITHHELD = "Non envoyé : traitement limité à la demande du patient."
+ERASED_BEFORE_SENDING = "Non envoyé : les données de la demande ont été effacées."
 
 
 class AlreadyAnonymised(Exception):
@@ -157,6 +159,8 @@ def anonymise_request(session: Session, request: Request, now: datetime, reason:
     request.submission_fingerprint = None
     for event in request.events:
         event.note = ""
+    # A message still waiting would otherwise go out with its body and recipient erased.
+    withhold_queued(session, request.id, ERASED_BEFORE_SENDING)
     for message in session.scalars(select(Message).where(Message.request_id == request.id)):
         _purge_message(message, now, recipient_too=True)
     request.anonymised_at = now
@@ -243,6 +247,8 @@ def correct_request(
     changed = [field for field, value in new.items() if getattr(request, field) != value]
     for field in changed:
         setattr(request, field, new[field])
+    if {"phone", "email"} & set(changed):
+        follow_contact_change(session, request)
     for person_id, (first, last) in names.items():
         person: Person = persons[person_id]
         if (person.first_name, person.last_name) != (first.strip()[:100], last.strip()[:100]):
