@@ -7,13 +7,20 @@ HTML-escaped (SMS and plain-text e-mail); values are inserted as plain text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from models import Channel
@@ -22,7 +29,34 @@ MESSAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mess
 
 
 class MessageTemplateError(ValueError):
-    """A template (usually one edited by an admin) cannot be rendered; says why."""
+    """A template (usually one edited by an admin) cannot be rendered; says why, in French."""
+
+
+class UnknownVariable(MessageTemplateError):
+    """The template uses a variable this message does not have (`name`)."""
+
+    def __init__(self, key: str, name: str) -> None:
+        super().__init__(f"modèle « {key} » : la variable {{{{ {name} }}}} n'existe pas ici")
+        self.name = name
+
+
+_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
+
+
+def _in_french(key: str, exc: Exception) -> MessageTemplateError:
+    """Jinja's English error, as an admin who edited the text can act on it."""
+    if isinstance(exc, TemplateSyntaxError):
+        return MessageTemplateError(
+            f"modèle « {key} » : syntaxe incorrecte à la ligne {exc.lineno} (chaque {{{{ "
+            "doit être fermé par }}, chaque {% par %})"
+        )
+    found = _UNDEFINED_NAME.match(str(exc)) if isinstance(exc, UndefinedError) else None
+    if found:
+        return UnknownVariable(key, found.group(1))
+    if isinstance(exc, (SecurityError, UndefinedError)):
+        # The sandbox refuses attributes such as __class__ ("... is unsafe").
+        return MessageTemplateError(f"modèle « {key} » : opération interdite dans un message")
+    return MessageTemplateError(f"modèle « {key} » : ce texte ne peut pas être mis en forme")
 
 
 @dataclass(frozen=True)
@@ -66,8 +100,9 @@ def render_message(
             else environment.get_template(f"{key}.{channel.value}.txt")
         )
         text = template.render(**context).strip()
-    except TemplateError as exc:
-        raise MessageTemplateError(f"modèle « {key} » : {exc}") from None
+    # An edited text is an expression language: {{ 1/0 }} raises what Python raises.
+    except Exception as exc:  # noqa: BLE001 - every failure is the text's, said in French
+        raise _in_french(key, exc) from None
     subject = ""
     if channel is Channel.EMAIL and text.startswith("Objet:"):
         first, _, rest = text.partition("\n")

@@ -50,7 +50,12 @@ def test_the_questionnaire_acknowledgement_uses_the_cpts_wording(
     ours = make_territory("CPTS Lys", ["59017"])
     theirs = make_territory("CPTS Flandre", ["59183"])
     auth.login(make_user(ours, Role.CPTS_ADMIN))
-    _edit(client, "acknowledgement", "sms", "Lys a bien recu votre demande {{ reference }}.")
+    _edit(
+        client,
+        "acknowledgement",
+        "sms",
+        "Lys a bien recu votre demande {{ reference }}. {{ link }}",
+    )
     auth.logout()
 
     client.post(f"/cpts/{ours.slug}/demande", data=answers(nonce="ours"))
@@ -65,7 +70,7 @@ def test_the_questionnaire_acknowledgement_uses_the_cpts_wording(
     reference = session.scalars(
         select(Request.reference).where(Request.territory_id == ours.id)
     ).one()
-    assert bodies[ours.id] == f"Lys a bien recu votre demande {reference}."
+    assert bodies[ours.id].startswith(f"Lys a bien recu votre demande {reference}. http")
     # Another CPTS keeps the shipped text.
     assert bodies[theirs.id].startswith("CPTS Flandre : demande de médecin traitant enregistrée")
 
@@ -109,7 +114,8 @@ def test_the_proposal_draft_on_the_request_page_uses_the_cpts_wording(
         client,
         "proposal",
         "sms",
-        "{% for d in doctors %}{{ d.name }} ({{ d.distance }}){% endfor %} - ref {{ reference }}",
+        "{% for d in doctors %}{{ d.name }} ({{ d.distance }}){% endfor %} - ref {{ reference }}"
+        " {{ follow_url }}",
     )
     page = html.unescape(client.get(f"/espace/demandes/{request.id}").get_data(as_text=True))
     assert f"Dr Alex Dupont (0,1 km) - ref {request.reference}" in page

@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session
 from models import Channel, MessageTemplate
 from notifications import templates as shipped
 from notifications.sms import SmsLength, sms_length
-from notifications.templates import MessageTemplateError, RenderedMessage, render_message
+from notifications.templates import (
+    MessageTemplateError,
+    RenderedMessage,
+    UnknownVariable,
+    render_message,
+)
 from orientation.services import audit
 
 logger = logging.getLogger(__name__)
@@ -158,6 +163,19 @@ def sample_context(key: str, channel: Channel) -> dict[str, Any]:
     return {name: _Sample(SAMPLE_VALUES.get(name, f"[{name}]")) for name in sorted(names)}
 
 
+def _links_of(context: dict[str, Any]) -> list[str]:
+    """The variables of a shipped message that carry a link (`link`, `accept_url`...): what
+    the recipient acts on, which an edited text must keep."""
+    return [name for name in context if name.endswith(("link", "_url"))]
+
+
+def _variables_of(body: str) -> set[str]:
+    try:
+        return meta.find_undeclared_variables(shipped._environment().parse(body))
+    except TemplateSyntaxError:
+        return set()
+
+
 def preview(key: str, channel: Channel, body: str) -> Preview:
     """Render a draft with sample values; raise MessageTemplateError saying what is wrong."""
     _check_known(key, channel)
@@ -165,7 +183,18 @@ def preview(key: str, channel: Channel, body: str) -> Preview:
         raise MessageTemplateError("le texte est vide")
     if len(body) > MAX_TEMPLATE_LENGTH:
         raise MessageTemplateError(f"le texte dépasse {MAX_TEMPLATE_LENGTH} caractères")
-    rendered = render_message(key, channel, sample_context(key, channel), override=body)
+    context = sample_context(key, channel)
+    try:
+        rendered = render_message(key, channel, context, override=body)
+    except UnknownVariable as exc:
+        known = ", ".join(f"{{{{ {name} }}}}" for name in context) or "aucune"
+        raise MessageTemplateError(f"{exc} (variables de ce message : {known})") from None
+    missing = [name for name in _links_of(context) if name not in _variables_of(body)]
+    if missing:
+        raise MessageTemplateError(
+            "gardez " + " et ".join(f"{{{{ {name} }}}}" for name in missing)
+            + " : sans ce lien, la personne qui reçoit le message ne peut pas y répondre"
+        )
     if channel is Channel.EMAIL and not rendered.subject:
         raise MessageTemplateError("la première ligne d'un e-mail doit être « Objet: … »")
     return Preview(rendered, sms_length(rendered.body) if channel is Channel.SMS else None)
