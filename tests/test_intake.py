@@ -263,7 +263,7 @@ def test_the_person_sees_completes_and_withdraws_through_the_private_link(
     session.refresh(request)
     assert request.phone == "+33781223344"
     assert "Je préfère le matin <b>" in [e.note for e in request.events]
-    client.post(f"{link}/retirer")
+    client.post(f"{link}/retirer", data={"confirm": "on"})
     session.refresh(request)
     assert request.status is Status.WITHDRAWN
     assert "Votre demande est retirée" in client.get(link + "?fait=retiree").get_data(as_text=True)

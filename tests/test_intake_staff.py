@@ -50,7 +50,7 @@ def test_a_referrer_registers_a_patient_who_agreed(
     auth.login(pharmacist)
     refused = client.post("/orienter", data=answers(consent=None))
     assert refused.status_code == 422
-    assert "Votre accord est nécessaire" in refused.get_data(as_text=True)
+    assert "L&#39;accord du patient est nécessaire" in refused.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Request)) == 0
     client.post("/orienter", data=answers(nonce="r1"))
     request = session.scalars(select(Request)).one()

@@ -153,7 +153,7 @@ def test_names_with_accents_hyphens_and_apostrophes_are_kept_as_typed(name: str)
     [
         ("2027-01-01", "La date de naissance ne peut pas être dans le futur."),
         ("1899-12-31", "Vérifiez l'année : la date de naissance est avant 1900."),
-        ("31/02/1980", "Date de naissance illisible : écrivez-la comme 07/03/1950."),
+        ("31/02/1980", "Cette date n'existe pas : vérifiez le jour et le mois."),
         ("hier", "Date de naissance illisible : écrivez-la comme 07/03/1950."),
         ("", "Indiquez la date de naissance."),
     ],

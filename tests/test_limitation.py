@@ -311,7 +311,7 @@ def test_the_patient_still_withdraws_but_cannot_confirm_a_limited_request(
     assert "Rien à confirmer pour l'instant" in html.unescape(response.get_data(as_text=True))
     session.expire_all()
     assert request.status is Status.PROPOSED
-    client.post(f"/suivi/{token}/retirer")
+    client.post(f"/suivi/{token}/retirer", data={"confirm": "on"})
     session.expire_all()
     assert request.status is Status.WITHDRAWN
     withdrawn = session.scalars(

@@ -27,6 +27,9 @@ from orientation.services.intake_validation import (
     validate_submission,
 )
 
+# Staff fill these in for a patient: the form and its messages speak of the patient.
+STAFF_SOURCES = frozenset({Source.PHONE, Source.PROFESSIONAL})
+
 
 def settings() -> Settings:
     result: Settings = current_app.extensions["orientation.settings"]
@@ -87,7 +90,7 @@ def submit(
     changes (the back button after the confirmation) gets the request it already made, whose
     private link lets the person correct it, rather than a second request."""
     now = utcnow()
-    data = validate_submission(payload, today=now.date())
+    data = validate_submission(payload, today=now.date(), about_patient=source in STAFF_SOURCES)
     try:
         return submit_request(
             session,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from geo.communes import gazetteer
@@ -124,6 +124,16 @@ def forward(request_id: int, slug: str) -> ResponseReturnValue:
         except ProcessingLimited:  # the person limited its processing: it stays here
             abort(409)
     return _confirmation(result, forwarded=(found.reference, target))
+
+
+@bp.get("/orienter/<int:request_id>/transmettre/<slug>")
+@staff_required(*REFERRERS)
+def back_from_forward(request_id: int, slug: str) -> ResponseReturnValue:
+    """This address only takes the forwarding button; reloading it goes back to the request
+    (the coordination's case page) or, for a referrer, to the referral form, not to a 405."""
+    if g.user.role in PHONE_LINE:
+        return redirect(url_for("requests_staff.case", request_id=request_id), code=303)
+    return redirect(url_for("intake_staff.referral"), code=303)
 
 
 def _form_again(template: str) -> Callable[[str, Typed], str]:

@@ -26,12 +26,14 @@ from orientation.services.intake import (
     acknowledgement_channel,
     forward_request,
     forward_target,
+    private_token,
 )
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
     audit_read,
     complete_request,
+    forwarded_copy,
     request_of_token,
     withdraw_request,
 )
@@ -43,6 +45,8 @@ bp = Blueprint("patient", __name__)
 # Per client address: enough for a family filling in several requests, not for a script.
 # INTAKE_RATE_LIMIT in the app config overrides it (the benchmark's 20 clients share 127.0.0.1).
 SUBMIT_LIMIT = "10 per minute;60 per hour"
+# Withdrawing cannot be undone from the link: a ticked box confirms it, as for erasing.
+CONFIRM_WITHDRAWAL = "Cochez la case pour confirmer que vous retirez votre demande."
 
 
 def submit_limit() -> str:
@@ -113,7 +117,7 @@ def _follow_up_again(notice: str, token: str) -> str | None:
                            notice=notice, **_follow_up_context(req, token))  # fmt: skip
 
 
-# The forms with something typed in them; the others (withdraw, forward) are one button.
+# The forms with something typed in them; the others (withdraw, forward) have nothing to keep.
 show_forms_again(
     bp, {"patient.questionnaire": _questionnaire_again, "patient.complete": _follow_up_again}
 )
@@ -149,6 +153,15 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
             t for t in territories_covering(session, req.commune_insee) if t.id != territory.id
         ]
     commune = gazetteer().get(req.commune_insee)
+    # A forwarded request's old link says where it went and the reference that now counts.
+    copy = forwarded_copy(session, req)
+    forwarded = None
+    if copy is not None:
+        forwarded = {
+            "cpts": session.get(Territory, copy.territory_id),
+            "reference": copy.reference,
+            "token": private_token(signer(), copy.id) if copy.anonymised_at is None else None,
+        }
     audit_read(session, req, client_ip())
     return {
         "req": req,
@@ -156,6 +169,7 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
         "territory": territory,
         "others": others,
         "commune": commune,
+        "forwarded": forwarded,
         "link": f"{settings().base_url}/suivi/{token}",
     }
 
@@ -189,6 +203,11 @@ def complete(token: str) -> ResponseReturnValue:
 @limiter.limit(submit_limit)
 def withdraw(token: str) -> ResponseReturnValue:
     req = _request_of(token)
+    if not request.form.get("confirm"):
+        context = _follow_up_context(req, token)
+        return render_template("patient/follow_up.html", errors={}, values={},
+                               withdraw_errors={"confirm": CONFIRM_WITHDRAWAL},
+                               **context), 422  # fmt: skip
     withdraw_request(db_session(), req, now=utcnow(), ip=client_ip())
     return redirect(url_for("patient.follow_up", token=token, fait="retiree"), code=303)
 
@@ -210,3 +229,12 @@ def forward(token: str, slug: str) -> ResponseReturnValue:
         db_session().rollback()
         return redirect(url_for("patient.follow_up", token=token, fait="limitee"), code=303)
     return redirect(url_for("patient.confirmation", token=result.token), code=303)
+
+
+@bp.get("/suivi/<token>/completer")
+@bp.get("/suivi/<token>/retirer")
+@bp.get("/suivi/<token>/transmettre/<slug>")
+def back_to_follow_up(token: str, slug: str = "") -> ResponseReturnValue:
+    """These addresses only take a form; reloading one (shown after an error) goes back to
+    the page of the form rather than to an error 405."""
+    return redirect(url_for("patient.follow_up", token=token), code=303)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -48,6 +49,21 @@ LIMITS = {
 PERSON_TEXT = ("first_name", "last_name", "birth_date")
 
 REQUIRED = "Ce champ est obligatoire."
+
+# The messages that speak to the person, by who fills in the form: the person (questionnaire,
+# API: software passes its messages on to them) or staff for a patient (phone line, referral).
+TO_PERSON = {
+    "contact": "Indiquez un téléphone ou une adresse e-mail pour que la CPTS vous recontacte.",
+    "reason": "Dites-nous pourquoi vous cherchez un médecin traitant.",
+    "consent": "Votre accord est nécessaire pour que la CPTS traite votre demande.",
+}
+ABOUT_PATIENT = {
+    "contact": (
+        "Indiquez un téléphone ou une adresse e-mail pour que la CPTS recontacte le patient."
+    ),
+    "reason": "Indiquez pourquoi le patient cherche un médecin traitant.",
+    "consent": "L'accord du patient est nécessaire pour que la CPTS traite sa demande.",
+}
 
 
 def _too_long(limit: int) -> validate.Length:
@@ -200,18 +216,40 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+# The forms a birth date is read in: 07/03/1950 (or with '.', '-', ' '), 1950-03-07 (the date
+# input, the API), and 8 digits: 07031950 as typed on a phone's number pad, which has no '/',
+# or 19500307 (ISO's basic form, from software). A birth year is 19xx or 20xx: the two readings
+# of 8 digits never both give one.
+_TYPED = re.compile(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})")
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+UNREADABLE_DATE = "Date de naissance illisible : écrivez-la comme 07/03/1950."
+IMPOSSIBLE_DATE = "Cette date n'existe pas : vérifiez le jour et le mois."
+
+
+def _year_month_day(text: str) -> tuple[int, int, int] | None:
+    if typed := _TYPED.fullmatch(text):
+        day, month, year = typed.groups()
+    elif iso := _ISO.fullmatch(text):
+        year, month, day = iso.groups()
+    elif re.fullmatch(r"\d{8}", text):
+        year_first = text[:2] in ("19", "20") and text[4:6] not in ("19", "20")
+        year, month, day = (
+            (text[:4], text[4:6], text[6:]) if year_first else (text[4:], text[2:4], text[:2])
+        )
+    else:
+        return None
+    return int(year), int(month), int(day)
+
+
 def parse_birth_date(text: str, today: date) -> date:
-    """'1950-03-07' (the date input) or '07/03/1950' (typed); raise ValueError in French."""
-    text = text.strip()
-    match = re.fullmatch(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})", text)
+    """'07/03/1950', '07031950' or '1950-03-07' as a date; raise ValueError in French."""
+    read = _year_month_day(text.strip())
+    if read is None:
+        raise ValueError(UNREADABLE_DATE)
     try:
-        if match:
-            day, month, year = (int(g) for g in match.groups())
-            value = date(year, month, day)
-        else:
-            value = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("Date de naissance illisible : écrivez-la comme 07/03/1950.") from None
+        value = date(*read)
+    except ValueError:  # read, but no such day: 31/02, 12/13
+        raise ValueError(IMPOSSIBLE_DATE) from None
     if value > today:
         raise ValueError("La date de naissance ne peut pas être dans le futur.")
     if value.year < 1900:
@@ -219,10 +257,27 @@ def parse_birth_date(text: str, today: date) -> date:
     return value
 
 
+# A postal code of France's departements (01-95, Corsica's 20) or overseas (97, 98): one we do
+# not know is real but outside the region the gazetteer covers, not a typo to correct.
+_FRENCH_POSTAL_CODE = re.compile(r"(0[1-9]|[1-8]\d|9[0-5]|9[78])\d{3}")
+ELSEWHERE_IN_FRANCE = (
+    "Ce code postal n'est pas dans les Hauts-de-France, la seule région que couvre ce service : "
+    "vérifiez-le. Ailleurs, la caisse d'Assurance Maladie (CPAM) aide à trouver un médecin "
+    "traitant : ameli.fr ou le 3646."
+)
+
+
+@cache
+def _departements() -> frozenset[str]:
+    """The departements of the gazetteer (the Hauts-de-France's), as postal codes begin."""
+    return frozenset(code[:2] for code in gazetteer().by_postal_code)
+
+
 @dataclass
 class _Checker:
     data: dict[str, Any]
     today: date
+    wording: Mapping[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     communes: list[CommuneRecord] = field(default_factory=list)
 
@@ -267,9 +322,7 @@ class _Checker:
             except InvalidEmail as exc:
                 self.errors["email"] = str(exc)
         if not raw_phone and not raw_email:
-            self.errors["phone"] = (
-                "Indiquez un téléphone ou une adresse e-mail pour que la CPTS vous recontacte."
-            )
+            self.errors["phone"] = self.wording["contact"]
         channel = self.data["preferred_channel"]
         if "phone" in self.errors or "email" in self.errors:
             return phone, email, channel
@@ -296,8 +349,10 @@ class _Checker:
         choices = gazetteer().communes_of_postal_code(postal_code)
         if not choices:
             self.errors["postal_code"] = (
-                "Nous ne connaissons pas ce code postal (le service couvre les "
-                "Hauts-de-France) : vérifiez-le."
+                ELSEWHERE_IN_FRANCE
+                if _FRENCH_POSTAL_CODE.fullmatch(postal_code)
+                and postal_code[:2] not in _departements()
+                else "Nous ne connaissons pas ce code postal : vérifiez-le."
             )
             return None
         name, insee = self.data["commune"].strip(), self.data["commune_insee"].strip()
@@ -308,7 +363,7 @@ class _Checker:
             self.communes = choices
             self.errors["commune"] = (
                 f"« {name} » n'est pas une commune du code postal {postal_code} : "
-                "choisissez-la dans la liste."
+                "choisissez-la dans la liste, ou vérifiez le code postal."
                 if name
                 else f"Choisissez la commune parmi celles du code postal {postal_code}."
             )
@@ -321,8 +376,12 @@ _PERSON = PersonSchema()
 _BOOLEANS = frozenset(n for n, f in _SUBMISSION.fields.items() if isinstance(f, fields.Boolean))
 
 
-def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeData:
-    """Check and normalise a submission; raise IntakeInvalid (all errors) or SpamSuspected."""
+def validate_submission(
+    payload: Mapping[str, Any], *, today: date, about_patient: bool = False
+) -> IntakeData:
+    """Check and normalise a submission; raise IntakeInvalid (all errors) or SpamSuspected.
+
+    `about_patient`: staff fill it in for a patient, and the messages speak of the patient."""
     try:
         data: dict[str, Any] = _SUBMISSION.load(payload)
         schema_errors: dict[str, str] = {}
@@ -337,16 +396,14 @@ def validate_submission(payload: Mapping[str, Any], *, today: date) -> IntakeDat
         ]
     if data.get("website", "").strip():
         raise SpamSuspected()
-    checker = _Checker(data, today)
+    checker = _Checker(data, today, ABOUT_PATIENT if about_patient else TO_PERSON)
     persons = checker.persons()
     phone, email, channel = checker.contact()
     commune = checker.commune()
     if not data["reason"]:
-        checker.errors["reason"] = "Dites-nous pourquoi vous cherchez un médecin traitant."
+        checker.errors["reason"] = checker.wording["reason"]
     if not data["consent"]:
-        checker.errors["consent"] = (
-            "Votre accord est nécessaire pour que la CPTS traite votre demande."
-        )
+        checker.errors["consent"] = checker.wording["consent"]
     errors = {**checker.errors, **schema_errors}
     if errors or commune is None:
         raise IntakeInvalid(errors, checker.communes)

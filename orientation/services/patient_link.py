@@ -6,8 +6,10 @@ read and change through it is audited with the actor "patient".
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, Channel, Request, Status, Territory
@@ -143,7 +145,7 @@ def close_as_forwarded(
     (sent by the person, or by the staff member `actor_user_id`)."""
     change_status(request, Status.CLOSED, now=now, actor_user_id=actor_user_id,
                   actor_label="patient" if actor_user_id is None else "",
-                  note=f"transmise à {target.name} ({new_reference})")  # fmt: skip
+                  note=f"{FORWARDED} {target.name} ({new_reference})")  # fmt: skip
     request.closed_reason = f"{FORWARDED} {target.name}"[:200]
     # Told once, by the CPTS that now holds the request: this one's acknowledgement (its own
     # reference, "hors territoire"), if it still waits in the outbox, is not sent.
@@ -153,3 +155,19 @@ def close_as_forwarded(
 def was_forwarded(request: Request) -> bool:
     """Closed because a copy went to the CPTS that covers its commune."""
     return request.status is Status.CLOSED and request.closed_reason.startswith(FORWARDED)
+
+
+# The note of the closing event close_as_forwarded records, ending with the copy's reference.
+_FORWARDED_NOTE = re.compile(rf"{FORWARDED} .+ \(([0-9A-Z]{{4}}-[0-9A-Z]{{4}})\)")
+
+
+def forwarded_copy(session: Session, request: Request) -> Request | None:
+    """The request a forwarded one goes on as at the other CPTS (its reference is the one to
+    give from now on); None if it was not forwarded."""
+    if not was_forwarded(request):
+        return None
+    for event in reversed(request.events):
+        found = _FORWARDED_NOTE.fullmatch(event.note)
+        if event.to_status == Status.CLOSED.value and found:
+            return session.scalar(select(Request).where(Request.reference == found.group(1)))
+    return None
