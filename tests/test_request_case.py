@@ -156,7 +156,7 @@ def test_the_dragged_map_marker_corrects_the_point_through_the_same_service_and_
     )
     events = session.scalars(select(RequestEvent).where(RequestEvent.kind == "point_corrected"))
     assert [e.note for e in events] == [
-        "Point corrigé : avant 50.100000, 3.100000 (none) ; après 50.689123, 2.881234."
+        "Point corrigé : avant 50.100000, 3.100000 (non localisé) ; après 50.689123, 2.881234."
     ]
     audited = session.scalar(
         select(AuditEntry).where(AuditEntry.action == "request.point_corrected")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,14 +31,19 @@ from orientation.services.doctor_contacts import Links, accepted_doctors, ask_do
 from orientation.services.matching import NoPatientPoint, rank_doctors
 from orientation.services.proposal import (
     CALL_OUTCOME_LABELS,
+    CHANNEL_WORDS,
     CallOutcome,
     ProposalInput,
+    call_outcomes_for,
     close_request,
     doctors_by_ids,
     draft_proposal,
+    last_proposal,
     mark_oriented,
+    ranked_address,
     record_phone_call,
     send_proposal,
+    with_distances,
 )
 from orientation.services.queue import (
     FOLLOW_UP_STATUSES,
@@ -50,9 +56,14 @@ from orientation.services.queue import (
 from orientation.services.queue import waiting_label as _waiting_label
 from orientation.services.request_case import (
     EVENT_LABELS,
+    MESSAGE_PURPOSE_LABELS,
+    MESSAGE_STATUS_LABELS,
     CaseError,
+    RequestEnded,
     case_view,
     correct_point,
+    ended_notice,
+    ensure_open,
     get_request,
     override_territory,
 )
@@ -174,11 +185,7 @@ def _case_page(
             ranking, ranking_error = None, "Placez d'abord le domicile (latitude et longitude)."
     accepted = accepted_doctors(g.session, found)
     if chosen_ids:
-        distances: dict[int, float | None] = {
-            c.doctor.id: c.distance_km for c in (ranking.candidates if ranking else [])
-        }
-        distances.update({d.id: km for d, km in accepted})
-        proposed = [(d, distances.get(d.id)) for d in doctors_by_ids(g.session, chosen_ids)]
+        proposed = with_distances(g.session, found, doctors_by_ids(g.session, chosen_ids))
     else:
         proposed = accepted or (
             [(c.doctor, c.distance_km) for c in ranking.candidates[:3]] if ranking else []
@@ -207,15 +214,25 @@ def _case_page(
         channels=channels,
         # A doctor already asked for this request is shown with the answer, not offered again.
         asked={doctor.id: contact.status.value for contact, doctor in view.contacts},
-        call_outcomes=CALL_OUTCOME_LABELS,
+        call_outcomes={o: CALL_OUTCOME_LABELS[o] for o in call_outcomes_for(found)},
         event_labels=EVENT_LABELS,
+        purpose_labels=MESSAGE_PURPOSE_LABELS,
+        message_status_labels=MESSAGE_STATUS_LABELS,
+        ranked_address=ranked_address,
+        # Oriented, closed or withdrawn: said once at the top, and no form changes the request.
+        ended=ended_notice(found),
+        sent_before=last_proposal(g.session, found),
+        # A fresh token per page: the same form posted twice sends one proposal.
+        nonce=secrets.token_hex(8),
     )
 
 
 @bp.errorhandler(ProcessingLimited)
-def processing_limited(exc: ProcessingLimited) -> ResponseReturnValue:
-    """Any action on a request whose processing the patient limited: nothing is kept of it,
-    the coordinator reads why on the request page (or map.js gets it as JSON)."""
+@bp.errorhandler(RequestEnded)
+def processing_limited(exc: ProcessingLimited | RequestEnded) -> ResponseReturnValue:
+    """Any action on a request whose processing the patient limited, or that is oriented,
+    closed or withdrawn: nothing is kept of it, the coordinator reads why on the request page
+    (or map.js gets it as JSON)."""
     g.session.rollback()
     if request.is_json:
         return jsonify(error=str(exc), field=""), 409
@@ -318,6 +335,7 @@ def ask(request_id: int) -> ResponseReturnValue:
     found = _load(request_id)
     now = utcnow()
     try:
+        ensure_open(found)  # before the ranking: its refusals would give another reason
         ranking = rank_doctors(g.session, g.territory, found, now, k=50)
         distances: dict[int, float | None] = {
             c.doctor.id: c.distance_km for c in ranking.candidates
@@ -342,18 +360,16 @@ def ask(request_id: int) -> ResponseReturnValue:
 def proposal(request_id: int) -> ResponseReturnValue:
     found = _load(request_id)
     form = request.form
-    chosen = [(d, _float(f"distance_{d.id}")) for d in doctors_by_ids(g.session, _doctor_ids())]
+    chosen = with_distances(g.session, found, doctors_by_ids(g.session, _doctor_ids()))
     channels = frozenset(Channel(c) for c in form.getlist("channels") if c in ("sms", "email"))
     if form.get("mode") == "preview":  # redraft the texts for the ticked doctors, change nothing
         return _render_case(found, chosen_ids=[d.id for d, _ in chosen] or [0])
     try:
         if form.get("mode") == "phone":
             outcome = form.get("outcome", "")
-            if outcome not in CallOutcome._value2member_map_:
-                raise CaseError("Indiquez le résultat de l'appel.", "outcome")
             record_phone_call(
                 found,
-                CallOutcome(outcome),
+                CallOutcome(outcome) if outcome in CallOutcome._value2member_map_ else None,
                 chosen,
                 note=form.get("call_note", ""),
                 now=utcnow(),
@@ -371,11 +387,13 @@ def proposal(request_id: int) -> ResponseReturnValue:
                     form.get("sms_body", ""),
                     form.get("email_subject", ""),
                     form.get("email_body", ""),
+                    nonce=form.get("nonce", ""),
+                    again=form.get("again") == "1",
                 ),
                 now=utcnow(),
                 user_id=g.user.id,
             )
-            message = f"Proposition envoyée ({', '.join(sent)})."
+            message = f"Proposition envoyée ({', '.join(CHANNEL_WORDS[c] for c in sent)})."
     except CaseError as exc:
         g.session.rollback()
         found = _load(request_id)

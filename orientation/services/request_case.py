@@ -14,6 +14,7 @@ from models import (
     DoctorContact,
     LocationPrecision,
     Message,
+    MessageStatus,
     Request,
     RequestEvent,
     Status,
@@ -48,7 +49,53 @@ EVENT_LABELS = {
     "limited": "Traitement limité (demande du patient)",
     "limitation_lifted": "Limitation du traitement levée",
     "cascade_stopped": "Cascade arrêtée",
+    "follow_up_sent": "Suivi envoyé au patient",
+    "follow_up_no_contact": "Suivi : ni téléphone ni e-mail, à appeler",
+    "follow_up_answer": "Réponse du patient au suivi",
+    "contact_corrected": "Coordonnées corrigées par le patient",
+    "patient_comment": "Message du patient",
+    "rectified": "Données rectifiées",
+    "anonymised": "Données effacées",
+    # rights.RIGHT_LABELS, written out: rights.py imports this module through doctor_contacts.
+    "rights_access": "Droits du patient : accès (copie des données)",
+    "rights_rectification": "Droits du patient : rectification",
+    "rights_erasure": "Droits du patient : effacement",
+    "rights_limitation": "Droits du patient : limitation du traitement",
+    "rights_limitation_lifted": "Droits du patient : levée de la limitation",
 }
+
+# The timeline's words for the outbox's purposes and states (Message.purpose, .status).
+MESSAGE_PURPOSE_LABELS = {
+    "acknowledgement": "accusé de réception",
+    "proposal": "proposition au patient",
+    "doctor_request": "sollicitation du médecin",
+    "doctor_reminder": "relance du médecin",
+    "doctor_invitation": "invitation du médecin",
+    "follow_up": "suivi",
+    "survey": "enquête de satisfaction",
+}
+MESSAGE_STATUS_LABELS = {
+    MessageStatus.QUEUED: "en attente d'envoi",
+    MessageStatus.SENDING: "en cours d'envoi",
+    MessageStatus.SENT: "envoyé",
+    MessageStatus.DELIVERED: "distribué",
+    MessageStatus.FAILED: "échec",
+}
+
+# Who acted, for the labels the jobs and the intake write (a doctor is "doctor:<id>").
+ACTOR_LABELS = {"system": "système", "coordinator": "coordination", "patient": "patient"}
+DOCTOR_ACTOR = "doctor:"
+
+# How the household's point was placed, in the note of a correction.
+PRECISION_LABELS = {
+    LocationPrecision.NONE: "non localisé",
+    LocationPrecision.COMMUNE: "centre de la commune",
+    LocationPrecision.ADDRESS: "adresse",
+    LocationPrecision.MANUAL: "placé à la main",
+}
+
+# A request that reached one of these is settled: its page stays readable, nothing changes it.
+ENDED_WORDS = {Status.ORIENTED: "orientée", Status.CLOSED: "clôturée", Status.WITHDRAWN: "retirée"}
 
 
 class CaseError(ValueError):
@@ -57,6 +104,13 @@ class CaseError(ValueError):
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.field = field
+
+
+class RequestEnded(ValueError):
+    """The request is oriented, closed or withdrawn: no action changes it any more.
+
+    Not a CaseError: it is about the request, not about a form's field, and views say it
+    at the top of the page whichever form was sent."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +137,23 @@ class CaseView:
     in_territory: bool | None  # None: no point to check
     contacts: list[tuple[DoctorContact, Doctor]]
     timeline: list[TimelineItem]
-    actors: dict[int, str]
+    actors: dict[int, str]  # user id -> name
+    doctor_names: dict[int, str]  # doctor id -> name, for the events doctors wrote
+
+    def who(self, event: RequestEvent) -> str:
+        """The event's actor as people read it: a name, "système", "patient"..."""
+        if event.actor_user_id is not None:
+            return self.actors.get(event.actor_user_id, "")
+        doctor_id = _doctor_actor(event.actor_label)
+        if doctor_id is not None:
+            return self.doctor_names.get(doctor_id, "médecin")
+        return ACTOR_LABELS.get(event.actor_label, event.actor_label)
+
+
+def _doctor_actor(label: str) -> int | None:
+    """The doctor's id in an actor label "doctor:<id>" (a doctor's answer), else None."""
+    rest = label.removeprefix(DOCTOR_ACTOR)
+    return int(rest) if rest != label and rest.isdigit() else None
 
 
 def get_request(session: Session, request_id: int) -> Request | None:
@@ -134,7 +204,28 @@ def case_view(session: Session, territory: Territory, request: Request, now: dat
     timeline.sort(key=lambda item: item.at)
     user_ids = {e.actor_user_id for e in request.events if e.actor_user_id is not None}
     actors = {u.id: u.full_name for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    return CaseView(request, persons, in_territory, contacts, timeline, actors)
+    doctor_ids = {_doctor_actor(e.actor_label) for e in request.events} - {None}
+    doctor_names = {
+        d.id: d.display_name
+        for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))
+    }
+    return CaseView(request, persons, in_territory, contacts, timeline, actors, doctor_names)
+
+
+def ended_notice(request: Request) -> str:
+    """Why the request can no longer be worked on ("" while it is open)."""
+    word = ENDED_WORDS.get(Status(request.status))
+    if word is None:
+        return ""
+    when = request.closed_at or request.updated_at
+    return f"Demande {word} le {when:%d/%m/%Y} : plus d'action possible."
+
+
+def ensure_open(request: Request) -> None:
+    """Raise RequestEnded, saying since when, once the request is oriented, closed or withdrawn."""
+    notice = ended_notice(request)
+    if notice:
+        raise RequestEnded(notice)
 
 
 def override_territory(
@@ -142,6 +233,7 @@ def override_territory(
 ) -> RequestEvent:
     """Accept a request despite the territory check; the reason is required and recorded."""
     ensure_workable(request)
+    ensure_open(request)
     reason = reason.strip()
     if len(reason) < 5:
         raise CaseError("Indiquez la raison de la dérogation (5 caractères au moins).", "reason")
@@ -159,12 +251,14 @@ def correct_point(
     # Placing the home is working on the request; a wrong address is corrected through the
     # rights desk's rectification instead, which a limitation leaves open.
     ensure_workable(request)
+    ensure_open(request)  # a settled request's point no longer matters to anyone
     if lat is None or not LAT_RANGE[0] <= lat <= LAT_RANGE[1]:
         raise CaseError("La latitude doit être un nombre entre 41 et 51,6 (France).", "lat")
     if lon is None or not LON_RANGE[0] <= lon <= LON_RANGE[1]:
         raise CaseError("La longitude doit être un nombre entre -5,8 et 10 (France).", "lon")
     before = (
-        f"{request.lat:.6f}, {request.lon:.6f} ({request.location_precision.value})"
+        f"{request.lat:.6f}, {request.lon:.6f} "
+        f"({PRECISION_LABELS[LocationPrecision(request.location_precision)]})"
         if request.lat is not None and request.lon is not None
         else "aucun"
     )

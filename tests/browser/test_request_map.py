@@ -66,7 +66,7 @@ def test_dragging_the_patient_marker_moves_the_point_and_the_timeline_keeps_the_
     timeline = page.locator("ol.timeline")
     timeline.get_by_text("Point du domicile corrigé").wait_for()
     note = timeline.locator(".note", has_text="Point corrigé").inner_text()
-    assert note.startswith("Point corrigé : avant 50.688000, 2.880000 (none) ; après ")
+    assert note.startswith("Point corrigé : avant 50.688000, 2.880000 (non localisé) ; après ")
     session.expire_all()
     moved = session.get(Request, request.id)
     assert moved is not None and moved.lat is not None and moved.lon is not None
