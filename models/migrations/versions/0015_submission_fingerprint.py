@@ -20,11 +20,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE on both databases (SQLite 3.35 and later drops a column): a batch
+# operation would rebuild `requests` on SQLite, and dropping the old table there deletes the
+# persons and events that reference it (ON DELETE CASCADE).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("requests") as batch_op:
-        batch_op.add_column(sa.Column("submission_fingerprint", sa.String(64), nullable=True))
+    op.add_column("requests", sa.Column("submission_fingerprint", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("requests") as batch_op:
-        batch_op.drop_column("submission_fingerprint")
+    op.execute("ALTER TABLE requests DROP COLUMN submission_fingerprint")
