@@ -116,7 +116,10 @@ def readdress_queued(session: Session, request_id: int, channel: Channel, recipi
         else {"status": MessageStatus.FAILED, "last_error": NO_RECIPIENT_LEFT}
     )
     session.execute(
-        update(Message).where(*where).values(**values).execution_options(synchronize_session="fetch")
+        update(Message)
+        .where(*where)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
     )
 
 

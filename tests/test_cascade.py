@@ -150,3 +150,21 @@ def test_cascade_command_runs_from_the_timer(
     result = runner.invoke(args=["cascade"])
     assert result.exit_code == 0, result.output
     assert "1 unanswered, 1 doctors asked, 0 exhausted" in result.output
+
+
+def test_the_cascade_passes_over_a_doctor_no_message_can_reach(
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_request: Callable[..., Request],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    territory = make_territory()
+    request = make_request(territory, lat=50.688, lon=2.88)
+    landline = make_doctor(territory, email="", phone="+33320820199", preferred_channel="sms",
+                           lat=50.6881, lon=2.8801)  # fmt: skip
+    reachable = make_doctor(territory, email="b@example.org", lat=50.70, lon=2.90)
+    start_cascade(session, territory, request, links=LINKS, now=MONDAY_9H, user_id=None)  # type: ignore[arg-type]
+    session.commit()
+    assert _contacts(session) == [(reachable.id, ContactStatus.ASKED)]
+    assert landline.id not in {doctor_id for doctor_id, _ in _contacts(session)}
+    assert session.scalars(select(Message.recipient)).all() == ["b@example.org"]

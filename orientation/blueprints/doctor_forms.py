@@ -21,16 +21,17 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
-from models import Accepting, VolunteerStatus
+from models import Accepting, Doctor, VolunteerStatus, utcnow
 from orientation.services.contact import (
     InvalidEmail,
     InvalidPhone,
+    is_mobile,
     normalise_email,
     normalise_phone,
 )
 from orientation.services.doctor_refresh import AvailabilityAnswer
 from orientation.services.doctor_sites import SiteInput
-from orientation.services.doctors import DoctorInput
+from orientation.services.doctors import DoctorInput, availability_errors, paris_date
 
 ACCEPTING_CHOICES = [
     SelectChoice(Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),
@@ -47,10 +48,18 @@ CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
 
 
 class AvailabilityFields(FlaskForm):
+    """The availability answer; `kept` is the doctor as stored (see availability_errors)."""
+
+    def __init__(self, *args: Any, kept: Doctor | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept = kept
+
     accepting = RadioField(
         "Acceptez-vous de nouveaux patients ?",
         choices=ACCEPTING_CHOICES,
-        validators=[DataRequired("Choisissez une réponse.")],
+        # No answer is pre-selected on an invitation: the choice check says it in French
+        # (a DataRequired here would print the same message twice).
+        invalid_choice_message="Choisissez une réponse.",
     )
     paused_until = DateField(
         "En pause jusqu'au",
@@ -82,6 +91,23 @@ class AvailabilityFields(FlaskForm):
         if self.accepting.data == Accepting.PAUSED.value and self.paused_until.data is None:
             if not self.paused_until.errors:
                 self.paused_until.errors = ["Indiquez jusqu'à quelle date (JJ/MM/AAAA)."]
+            ok = False
+        if self.accepting.data not in {a.value for a in Accepting}:
+            return ok
+        radius = self.home_visit_radius_km.data
+        errors = availability_errors(
+            Accepting(self.accepting.data),
+            self.paused_until.data,
+            self.capacity_left.data,
+            bool(self.home_visits.data),
+            float(radius) if radius is not None else None,
+            today=paris_date(utcnow()),
+            kept=self.kept,
+        )
+        for name, message in errors.items():
+            field = self[name]
+            if not field.errors:
+                field.errors = [message]
             ok = False
         return ok
 
@@ -143,6 +169,14 @@ class DoctorForm(AvailabilityFields):
         if (self.lat.data is None) != (field.data is None):
             raise ValidationError("Indiquez la latitude et la longitude, ou aucune des deux.")
 
+    def validate_preferred_channel(self, field: SelectField) -> None:
+        # An SMS to a landline is accepted by the provider and never arrives: the doctor
+        # would be asked for nothing while a cascade waits for their answer.
+        if field.data != "sms" or self.phone.errors:
+            return
+        if not self.phone.data or not is_mobile(self.phone.data):
+            raise ValidationError("Pour recevoir des SMS, indiquez un numéro de portable.")
+
     def to_input(self) -> DoctorInput:
         answer = self.answer()
         return DoctorInput(
@@ -173,8 +207,20 @@ class DoctorForm(AvailabilityFields):
 
 
 class PlaceForm(FlaskForm):
-    lat = DecimalField("Latitude", places=6, validators=[DataRequired("Indiquez la latitude.")])
-    lon = DecimalField("Longitude", places=6, validators=[DataRequired("Indiquez la longitude.")])
+    # Own ids: this form sits on the doctor's page next to the card's lat/lon fields, and
+    # each label must point to its own field. The names stay lat/lon (the map posts them).
+    lat = DecimalField(
+        "Latitude",
+        id="place-lat",
+        places=6,
+        validators=[DataRequired("Indiquez la latitude.")],
+    )
+    lon = DecimalField(
+        "Longitude",
+        id="place-lon",
+        places=6,
+        validators=[DataRequired("Indiquez la longitude.")],
+    )
 
 
 class UploadForm(FlaskForm):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from models import Doctor, Territory, utcnow
+from models import Doctor, Territory, VolunteerStatus, utcnow
 from orientation.blueprints import show_forms_again
 from orientation.blueprints.doctor_forms import SelfServiceForm
 from orientation.db import db_session
@@ -27,7 +27,7 @@ def signer() -> LinkSigner:
 
 def _refused(kind: str, territory: Territory | None = None) -> ResponseReturnValue:
     return render_template("doctors/self_refused.html", kind=kind, territory=territory), (
-        410 if kind in ("expired", "used") else 404
+        410 if kind in ("expired", "used", "inactive") else 404
     )
 
 
@@ -48,10 +48,13 @@ def _open(token: str) -> tuple[int, Doctor, Territory]:
         raise _Refused("invalid") from None
     session = db_session()
     doctor = session.get(Doctor, claims.subject_id)
-    if doctor is None or not doctor.active:
+    if doctor is None:
         raise _Refused("invalid")
     territory = session.get(Territory, doctor.territory_id)
     assert territory is not None  # a doctor belongs to a CPTS
+    if not doctor.active:
+        # The link is intact: say why it changes nothing, and whom to call.
+        raise _Refused("inactive", territory)
     if claims.version != doctor.link_version:
         raise _Refused("used", territory)
     return claims.version, doctor, territory
@@ -73,14 +76,17 @@ def availability(token: str) -> ResponseReturnValue:
     except _Refused as refused:
         return _refused(refused.kind, refused.territory)
     session = db_session()
+    invited = doctor.volunteer_status in (VolunteerStatus.NOT_YET, VolunteerStatus.DECLINED)
     if request.method == "POST":
         form = SelfServiceForm()
     else:
         form = SelfServiceForm(
             data={
-                "accepting": doctor.accepting.value,
+                # An invited doctor has given no answer yet: none is pre-selected, so that
+                # "Enregistrer" tapped at once does not decline on their behalf.
+                "accepting": None if invited else doctor.accepting.value,
                 "paused_until": doctor.paused_until,
-                "capacity_left": doctor.capacity_left,
+                "capacity_left": None if invited else doctor.capacity_left,
                 "accepts_under_6": doctor.accepts_under_6,
                 "accepts_elderly_dependent": doctor.accepts_elderly_dependent,
                 "accepts_ald_followup": doctor.accepts_ald_followup,

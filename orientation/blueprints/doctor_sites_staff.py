@@ -213,7 +213,7 @@ def invite_everyone() -> ResponseReturnValue:
     g.session.commit()
     flash(
         f"{report.sent} invitation(s) envoyée(s) ; {report.already_today} déjà invité(s) "
-        f"aujourd'hui ; {report.no_contact} sans e-mail ni téléphone.",
+        f"aujourd'hui ; {report.no_contact} sans e-mail ni téléphone portable.",
         "success",
     )
     return redirect(url_for("doctors.index", filtre="not_yet"))

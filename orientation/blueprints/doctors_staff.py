@@ -32,15 +32,17 @@ from orientation.services.doctor_directory import DirectoryRefused, import_direc
 from orientation.services.doctor_export import export_rows
 from orientation.services.doctor_import import ImportRefused, import_doctors
 from orientation.services.doctor_invitations import invitable_count
-from orientation.services.doctor_list import DoctorFilters, list_doctors
+from orientation.services.doctor_list import DoctorFilters, describe_event, list_doctors
 from orientation.services.doctor_map import MapFilters, map_geojson
 from orientation.services.doctor_refresh import campaign_progress
 from orientation.services.doctor_sites import territory_sites
 from orientation.services.doctors import (
     DoctorError,
+    contact_route,
     place_doctor,
     save_doctor,
     set_active,
+    unreachable_reason,
 )
 
 bp = Blueprint("doctors", __name__, url_prefix="/espace")
@@ -162,7 +164,9 @@ def _create_again(notice: str, values: Typed) -> str:
 @staff_required(*STAFF)
 def edit(doctor_id: int) -> ResponseReturnValue:
     doctor = _doctor(doctor_id)
-    form = DoctorForm(data=_form_data(doctor)) if request.method == "GET" else DoctorForm()
+    form = (
+        DoctorForm(data=_form_data(doctor)) if request.method == "GET" else DoctorForm(kept=doctor)
+    )
     saved = _save(form, doctor)
     if saved is not None:
         flash(f"{saved.display_name} : modifications enregistrées.", "success")
@@ -181,7 +185,8 @@ def _edit_page(doctor: Doctor, form: DoctorForm, notice: str = "") -> str:
         "doctors/form.html",
         form=form,
         doctor=doctor,
-        events=events,
+        events=[(e.at, describe_event(e)) for e in events],
+        unreachable="" if contact_route(doctor) else unreachable_reason(doctor),
         place=PlaceForm(),
         sites=site_forms(doctor),
         new_site=SiteForm(prefix="new", formdata=None),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from models import ContactStatus, DoctorContact, Request, Status, Territory
 from models.request import IN_CASCADE
 from orientation.services.doctor_contacts import Links, ask_doctors
+from orientation.services.doctors import contact_route
 from orientation.services.matching import NoPatientPoint, rank_doctors
 from orientation.services.request_case import CaseError
 from orientation.services.workflow import ensure_workable, record_event
@@ -50,6 +51,10 @@ def add_working_hours(start: datetime, hours: float) -> datetime:
         local = datetime.combine(local.date() + timedelta(days=1), time(0), PARIS)
 
 
+# Doctors ranked at once when looking for the next one a message can reach.
+REACHABLE_LOOKAHEAD = 5
+
+
 def answer_deadline(territory: Territory, asked_at: datetime) -> datetime:
     return add_working_hours(asked_at, territory.doctor_answer_delay_hours)
 
@@ -63,13 +68,24 @@ def _ask_next(
             select(DoctorContact.doctor_id).where(DoctorContact.request_id == request.id)
         )
     )
-    try:
-        ranking = rank_doctors(session, territory, request, now, k=1, exclude=asked)
-    except NoPatientPoint:
-        return False
-    if not ranking.candidates:
-        return False
-    best = ranking.candidates[0]
+    # A doctor no message can reach (a landline and no e-mail) is passed over, not asked: the
+    # ask would never arrive and the cascade would wait its whole delay for nothing.
+    passed_over: set[int] = set()
+    while True:
+        try:
+            ranking = rank_doctors(
+                session, territory, request, now, k=REACHABLE_LOOKAHEAD,
+                exclude=asked | passed_over,
+            )  # fmt: skip
+        except NoPatientPoint:
+            return False
+        if not ranking.candidates:
+            return False
+        reachable = [c for c in ranking.candidates if contact_route(c.doctor) is not None]
+        if reachable:
+            break
+        passed_over.update(c.doctor.id for c in ranking.candidates)
+    best = reachable[0]
     ask_doctors(
         session,
         territory,

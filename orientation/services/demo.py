@@ -95,14 +95,17 @@ def _point_near(insee: str, rng: random.Random, gazetteer: Gazetteer) -> tuple[f
 
 
 def _placed(insee: str, rng: random.Random, gazetteer: Gazetteer) -> dict[str, Any]:
-    """A demo practice's place: a point inside the commune, at the commune's precision."""
+    """A demo practice's place: a point inside the commune, as given coordinates.
+
+    Not the commune's precision: that means the commune's own point, so saving the card
+    (or importing the export) would move the practice there."""
     lat, lon = _point_near(insee, rng, gazetteer)
     return {
         "postal_code": gazetteer.by_insee[insee].postal_codes[0],
         "commune_insee": insee,
         "lat": lat,
         "lon": lon,
-        "location_precision": LocationPrecision.COMMUNE,
+        "location_precision": LocationPrecision.ADDRESS,
     }
 
 
@@ -131,12 +134,17 @@ def _doctors(
         doctors.append(
             Doctor(
                 territory_id=territory.id,
-                rpps=f"1{rng.randint(0, 9_999_999_999):010d}",
+                # A valid key, as the card checks it: a demo doctor must save unchanged.
+                rpps=rpps_with_key(f"1{rng.randint(0, 999_999_999):09d}"),
                 first_name=rng.choice(_FIRST),
                 last_name=f"{rng.choice(_LAST)} (démo)",
                 practice_address=f"{rng.randint(1, 120)} rue de la Gare",
                 **place,
-                phone=f"+3332{rng.randint(0, 9_999_999):07d}",
+                # The practice's landline, or a mobile for those who prefer SMS (an SMS to a
+                # landline never arrives, and the card refuses it).
+                phone=f"+3332{rng.randint(0, 9_999_999):07d}"
+                if i % 3
+                else f"+3361{rng.randint(0, 9_999_999):07d}",
                 email=f"medecin{i + 1}@{territory.slug}.demo",
                 preferred_channel="email" if i % 3 else "sms",
                 volunteer_status=VolunteerStatus.VOLUNTEER,
@@ -202,7 +210,7 @@ def _second_sites(
                 commune_insee=insee,
                 lat=lat,
                 lon=lon,
-                location_precision=LocationPrecision.COMMUNE,
+                location_precision=LocationPrecision.ADDRESS,  # see _placed
             )
         )
     return sites

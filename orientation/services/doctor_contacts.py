@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
 from models import (
-    Channel,
     ContactStatus,
     Doctor,
     DoctorContact,
@@ -27,6 +26,7 @@ from models import (
 )
 from notifications.outbox import queue_message
 from orientation.links import LinkPurpose, LinkSigner
+from orientation.services.doctors import contact_route, unreachable_reason
 from orientation.services.matching import needs_labels, patient_needs
 from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError
@@ -100,13 +100,6 @@ def anonymised_case(request: Request, today: date) -> AnonymisedCase:
     )
 
 
-def _channel_for(doctor: Doctor) -> tuple[Channel, str] | None:
-    by_email = (Channel.EMAIL, doctor.email) if doctor.email else None
-    by_sms = (Channel.SMS, doctor.phone) if doctor.phone else None
-    preferred = by_sms if doctor.preferred_channel == "sms" else by_email
-    return preferred or by_email or by_sms
-
-
 def ask_doctors(
     session: Session,
     territory: Territory,
@@ -145,9 +138,9 @@ def ask_doctors(
     for doctor, distance in doctors:
         if doctor.id in pending:
             continue
-        route = _channel_for(doctor)
+        route = contact_route(doctor)
         if route is None:
-            raise CaseError(f"{doctor.display_name} n'a ni e-mail ni téléphone enregistré.")
+            raise CaseError(unreachable_reason(doctor), "doctor_ids")
         position += 1
         contact = DoctorContact(
             territory_id=request.territory_id,

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from geo.communes import Gazetteer
-from models import Accepting, Doctor, DoctorSite
+from models import Accepting, Doctor, DoctorSite, LocationPrecision
 from orientation.services.doctor_import import EXPORT_HEADERS
 from orientation.services.doctor_sites import SITE_FIELDS, SITE_HEADERS
 
@@ -34,6 +34,13 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _given(precision: LocationPrecision) -> bool:
+    """Coordinates are written only for a point given or placed by hand: a commune's point
+    written out would be read back as given coordinates (the export must import back
+    unchanged), and left blank the import finds it again from the commune."""
+    return precision in (LocationPrecision.ADDRESS, LocationPrecision.MANUAL)
 
 
 def export_rows(
@@ -64,6 +71,8 @@ def export_rows(
         buffer.truncate()
         values = {key: getattr(d, key, None) for key in EXPORT_HEADERS}
         values["commune"] = commune_name(d.commune_insee)
+        if not _given(d.location_precision):
+            values["lat"] = values["lon"] = None
         row = [_cell(values[key]) for key in EXPORT_HEADERS]
         others = sites.get(d.id, [])
         for n in range(extra):
@@ -73,8 +82,8 @@ def export_rows(
                     _cell(site.address),
                     site.postal_code,
                     commune_name(site.commune_insee),
-                    _cell(site.lat),
-                    _cell(site.lon),
+                    _cell(site.lat if _given(site.location_precision) else None),
+                    _cell(site.lon if _given(site.location_precision) else None),
                 ]
                 if site is not None
                 else [""] * len(SITE_FIELDS)

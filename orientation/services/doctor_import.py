@@ -30,6 +30,7 @@ from orientation.services.bulk import insert_many
 from orientation.services.contact import (
     InvalidEmail,
     InvalidPhone,
+    is_mobile,
     normalise_email,
     normalise_phone,
 )
@@ -44,6 +45,7 @@ from orientation.services.doctor_sites import (
     territory_sites,
 )
 from orientation.services.doctors import (
+    AVAILABILITY_FIELDS,
     DOCTOR_FIELDS,
     DoctorError,
     DoctorInput,
@@ -216,6 +218,7 @@ def parse_row(values: dict[str, str]) -> DoctorInput:
     if (lat is None) != (lon is None):
         raise ValueError("latitude et longitude vont ensemble")
     phone = values.get("phone", "").strip()
+    phone = normalise_phone(phone) if phone else ""
     email = values.get("email", "").strip()
     accepting = _accepting(values.get("accepting", ""))
     paused_until = _date(values.get("paused_until", ""))
@@ -231,9 +234,10 @@ def parse_row(values: dict[str, str]) -> DoctorInput:
         commune=values.get("commune", "").strip(),
         lat=lat,
         lon=lon,
-        phone=normalise_phone(phone) if phone else "",
+        phone=phone,
         email=normalise_email(email) if email else "",
-        preferred_channel="email" if email or not phone else "sms",
+        # SMS only to a mobile (a landline never receives it); a known doctor keeps theirs.
+        preferred_channel="sms" if phone and not email and is_mobile(phone) else "email",
         volunteer_status=VolunteerStatus.VOLUNTEER,
         accepting=accepting,
         paused_until=paused_until if accepting is Accepting.PAUSED else None,
@@ -295,6 +299,30 @@ def _event(
     }
 
 
+def _keep_known(doctor: Doctor, data: DoctorInput) -> None:
+    """Keep what the survey does not hold, so that importing the export changes nothing.
+
+    The file has no note, no participation and no preferred channel: a known doctor keeps
+    theirs. A doctor not yet volunteer (or who declined) whose row brings a new availability,
+    other than "non", answered the census: they join, as with the invitation's link.
+    """
+    data.coordinator_note = doctor.coordinator_note
+    data.volunteer_status = doctor.volunteer_status
+    answered = any(
+        getattr(data, name) != getattr(doctor, name)
+        for name in AVAILABILITY_FIELDS
+        if name != "volunteer_status"
+    )
+    if (
+        doctor.volunteer_status in (VolunteerStatus.NOT_YET, VolunteerStatus.DECLINED)
+        and answered
+        and data.accepting is not Accepting.NO
+    ):
+        data.volunteer_status = VolunteerStatus.VOLUNTEER
+    if doctor.preferred_channel != "sms" or (data.phone and is_mobile(data.phone)):
+        data.preferred_channel = doctor.preferred_channel
+
+
 def import_doctors(
     session: Session,
     gazetteer: Gazetteer,
@@ -352,7 +380,7 @@ def import_doctors(
             new_sites.append(located)
             report.created += 1
             continue
-        data.coordinator_note = doctor.coordinator_note  # the survey never holds the note
+        _keep_known(doctor, data)
         changes = apply_input(doctor, data, location, now, "recensement (import)")
         if site_numbers:
             changes.update(

@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 
 from models import Doctor, Message, Territory, VolunteerStatus
 from notifications.outbox import queue_message
-from orientation.services.doctor_refresh import preferred_target
-from orientation.services.doctors import record_change
+from orientation.services.doctors import contact_route, record_change, unreachable_reason
 from orientation.services.message_templates import render_for_territory
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -53,7 +52,7 @@ def _queue(
     actor_label: str,
     bulk: bool,
 ) -> None:
-    target = preferred_target(doctor)
+    target = contact_route(doctor)
     assert target is not None  # callers checked
     channel, recipient = target
     message = render_for_territory(
@@ -86,7 +85,7 @@ def _queue(
         source="coordinator",
         actor_label=actor_label,
         action="invited",
-        changes={"channel": (None, channel.value), "bulk": (None, bulk)},
+        changes={"channel": (None, channel.value), **({"bulk": (None, True)} if bulk else {})},
     )
 
 
@@ -116,10 +115,8 @@ def invite_doctor(
     """Invite one doctor; False when they were already invited today (nothing sent)."""
     if not doctor.active or doctor.volunteer_status not in INVITABLE:
         raise NotInvitable(f"{doctor.display_name} est déjà volontaire ou ne participe plus.")
-    if preferred_target(doctor) is None:
-        raise NotInvitable(
-            f"{doctor.display_name} n'a ni e-mail ni téléphone : impossible de l'inviter."
-        )
+    if contact_route(doctor) is None:
+        raise NotInvitable(f"Impossible de l'inviter : {unreachable_reason(doctor)}")
     if _sent_today(session, [doctor], now):
         return False
     _queue(session, territory, doctor, now, make_link, actor_label, bulk=False)
@@ -142,8 +139,8 @@ def bulk_candidates(session: Session, territory: Territory) -> list[Doctor]:
 
 
 def invitable_count(session: Session, territory: Territory) -> int:
-    """How many doctors the bulk action would write to (not yet volunteer, with a contact)."""
-    return sum(preferred_target(d) is not None for d in bulk_candidates(session, territory))
+    """How many doctors the bulk action would write to (not yet volunteer, reachable)."""
+    return sum(contact_route(d) is not None for d in bulk_candidates(session, territory))
 
 
 def invite_all(
@@ -159,7 +156,7 @@ def invite_all(
     doctors = bulk_candidates(session, territory)
     done = _sent_today(session, doctors, now)
     for doctor in doctors:
-        if preferred_target(doctor) is None:
+        if contact_route(doctor) is None:
             report.no_contact += 1
         elif _key(doctor, now) in done:
             report.already_today += 1

@@ -18,15 +18,14 @@ from sqlalchemy.orm import Session
 
 from models import (
     Accepting,
-    Channel,
     Doctor,
     DoctorReminder,
     Territory,
     VolunteerStatus,
 )
 from notifications.outbox import queue_message
-from orientation.links import LinkPurpose, LinkSigner
-from orientation.services.doctors import record_change
+from orientation.links import LIFETIMES, LinkPurpose, LinkSigner
+from orientation.services.doctors import contact_route, paris_date, record_change
 from orientation.services.message_templates import render_for_territory
 from orientation.services.overview import availability_cutoff
 
@@ -67,17 +66,6 @@ class RemindReport:
     second: int = 0
     newly_stale: int = 0
     no_contact: int = 0
-
-
-def preferred_target(doctor: Doctor) -> tuple[Channel, str] | None:
-    """The channel and address to write to: the preferred one when the doctor has it."""
-    if doctor.preferred_channel == "sms" and doctor.phone:
-        return Channel.SMS, doctor.phone
-    if doctor.email:
-        return Channel.EMAIL, doctor.email
-    if doctor.phone:
-        return Channel.SMS, doctor.phone
-    return None
 
 
 def send_reminders(
@@ -136,12 +124,16 @@ def send_reminders(
         )
         if reminder.first_sent_at is not None and not second_due:
             continue
-        target = preferred_target(doctor)
+        target = contact_route(doctor)
         if target is None:
             report.no_contact += 1
             continue
         channel, recipient = target
         number = 2 if second_due else 1
+        overdue = due <= now
+        # A doctor already due is asked to answer "dès que possible"; a CPTS's own text that
+        # still says "avant le {{ due_date }}" gets the day the link expires, never a past date.
+        deadline = now + LIFETIMES[LinkPurpose.DOCTOR_AVAILABILITY] if overdue else due
         message = render_for_territory(
             session,
             territory.id,
@@ -151,7 +143,8 @@ def send_reminders(
                 "doctor_name": doctor.display_name,
                 "cpts_name": territory.name,
                 "link": make_link(doctor),
-                "due_date": due.strftime("%d/%m/%Y"),
+                "due_date": paris_date(deadline).strftime("%d/%m/%Y"),
+                "overdue": overdue,
                 "second": number == 2,
                 "cpts_phone": territory.contact_phone,
             },

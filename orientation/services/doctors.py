@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from geo.communes import Gazetteer
 from geo.ranking import DoctorPoint, SitePoint
 from models import (
     Accepting,
+    Channel,
     Doctor,
     DoctorEvent,
     DoctorSite,
@@ -24,7 +26,10 @@ from models import (
     Territory,
     VolunteerStatus,
 )
+from orientation.services.contact import display_phone, is_mobile
 from orientation.services.overview import availability_cutoff
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class DoctorError(ValueError):
@@ -234,7 +239,13 @@ def apply_input(
         if before != value:
             changes[name] = (before, value)
             setattr(doctor, name, value)
-    keep_manual = doctor.location_precision is LocationPrecision.MANUAL and location.lat is None
+    # A hand placement survives an input that does not move the practice: no point given in
+    # the same commune (saving the card), or the same point again (importing the export).
+    same_point = data.lat is not None and (location.lat, location.lon) == (doctor.lat, doctor.lon)
+    same_commune = data.lat is None and location.insee == doctor.commune_insee
+    keep_manual = doctor.location_precision is LocationPrecision.MANUAL and (
+        same_point or same_commune
+    )
     if not keep_manual:
         for name, value in (
             ("commune_insee", location.insee),
@@ -326,6 +337,72 @@ def place_doctor(
     )
     doctor.lat, doctor.lon = lat, lon
     doctor.location_precision = LocationPrecision.MANUAL
+
+
+def contact_route(doctor: Doctor) -> tuple[Channel, str] | None:
+    """Where to write to a doctor: the preferred channel when it can reach them, else e-mail,
+    else SMS to a mobile; None when nothing can (an SMS to a landline never arrives)."""
+    by_sms = (Channel.SMS, doctor.phone) if doctor.phone and is_mobile(doctor.phone) else None
+    by_email = (Channel.EMAIL, doctor.email) if doctor.email else None
+    preferred = by_sms if doctor.preferred_channel == "sms" else by_email
+    return preferred or by_email or by_sms
+
+
+def unreachable_reason(doctor: Doctor) -> str:
+    """Why no message can be sent to this doctor, in French (when contact_route is None)."""
+    if doctor.phone:
+        return (
+            f"{doctor.display_name} n'a pas d'e-mail et son numéro "
+            f"{display_phone(doctor.phone)} n'est pas un portable : il ne peut pas recevoir de "
+            "SMS. Ajoutez un e-mail ou un numéro de portable sur sa fiche."
+        )
+    return f"{doctor.display_name} n'a ni e-mail ni téléphone enregistré."
+
+
+def availability_errors(
+    accepting: Accepting,
+    paused_until: date | None,
+    capacity_left: int | None,
+    home_visits: bool,
+    home_visit_radius_km: float | None,
+    *,
+    today: date,
+    kept: Doctor | None = None,
+) -> dict[str, str]:
+    """French messages by field for an answer that cannot be meant as given.
+
+    `kept` is the doctor as stored: a value the card already holds is not refused (places
+    used up by patients taken, a pause that has since ended), so a coordinator can save the
+    card unchanged; the doctor's own form passes None and every answer is checked.
+    """
+    errors: dict[str, str] = {}
+    if (
+        accepting is Accepting.PAUSED
+        and paused_until is not None
+        and paused_until <= today
+        and not (kept is not None and kept.paused_until == paused_until)
+    ):
+        errors["paused_until"] = "La fin de la pause doit être une date à venir."
+    if (
+        accepting is Accepting.YES
+        and (capacity_left or 0) < 1
+        and not (kept is not None and kept.accepting is Accepting.YES and kept.capacity_left == 0)
+    ):
+        errors["capacity_left"] = (
+            "Indiquez combien de nouveaux patients peuvent être acceptés (au moins 1)."
+        )
+    if (
+        home_visits
+        and (home_visit_radius_km or 0) <= 0
+        and not (kept is not None and kept.home_visits and kept.home_visit_radius_km <= 0)
+    ):
+        errors["home_visit_radius_km"] = "Indiquez le rayon des visites à domicile (plus de 0 km)."
+    return errors
+
+
+def paris_date(moment: datetime) -> date:
+    """The date in France of an instant: dates shown or checked follow the French calendar."""
+    return moment.astimezone(PARIS).date()
 
 
 def is_accepting(doctor: Doctor, today: date) -> bool:

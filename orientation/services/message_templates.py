@@ -192,7 +192,8 @@ def preview(key: str, channel: Channel, body: str) -> Preview:
     missing = [name for name in _links_of(context) if name not in _variables_of(body)]
     if missing:
         raise MessageTemplateError(
-            "gardez " + " et ".join(f"{{{{ {name} }}}}" for name in missing)
+            "gardez "
+            + " et ".join(f"{{{{ {name} }}}}" for name in missing)
             + " : sans ce lien, la personne qui reçoit le message ne peut pas y répondre"
         )
     if channel is Channel.EMAIL and not rendered.subject:

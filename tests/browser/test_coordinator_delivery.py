@@ -170,7 +170,7 @@ def test_a_coordinator_sends_a_proposal_that_twilio_and_smtp_really_deliver_then
         "Dr Dupont peut devenir votre medecin traitant : 03 20 00 00 01."
     )
     page.get_by_role("button", name="Envoyer la proposition").click()
-    expect(page.get_by_text("Proposition envoyée (sms, email).")).to_be_visible()
+    expect(page.get_by_text("Proposition envoyée (SMS, e-mail).")).to_be_visible()
     assert "sent 2," in _dispatch(app)
 
     sms = [m for m in twilio_server.messages if m.to == "+33612345678"]

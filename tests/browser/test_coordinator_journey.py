@@ -105,7 +105,7 @@ def test_coordinator_orients_a_request_with_a_doctor_who_accepts_by_link(
     assert "GSM-7" in counter.inner_text() and "1 SMS" in counter.inner_text()
     page.screenshot(path=str(shots / "request.png"), full_page=True)
     page.get_by_role("button", name="Envoyer la proposition").click()
-    expect(page.get_by_text("Proposition envoyée (sms, email).")).to_be_visible()
+    expect(page.get_by_text("Proposition envoyée (SMS, e-mail).")).to_be_visible()
 
     proposals = session.scalars(
         select(Message).where(Message.purpose == "proposal").order_by(Message.channel)

@@ -41,7 +41,7 @@ def test_a_call_typed_after_the_session_expired_is_sent_after_logging_in_again(
         page.get_by_label("Numéro et rue").fill("12 rue des Lilas")
         page.get_by_label("Code postal").fill("59280")
         page.get_by_label("Commune").fill("Armentières")
-        page.get_by_label("Mon médecin est parti ou à la retraite").check()
+        page.get_by_label("Son médecin est parti ou à la retraite").check()
         page.get_by_label("La personne a entendu cette information").check()
         page.context.clear_cookies()  # the session is over while the call goes on
         page.get_by_role("button", name="Enregistrer la demande").click()
