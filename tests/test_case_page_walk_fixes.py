@@ -24,6 +24,7 @@ from models import (
     utcnow,
 )
 from notifications.outbox import queue_message
+from orientation.services.local_time import in_paris
 from orientation.services.proposal import full_address
 from orientation.services.workflow import change_status, record_event
 from tests.conftest import AuthActions
@@ -244,7 +245,9 @@ def test_a_second_proposal_is_announced_and_needs_an_explicit_tick(
     sent_at = session.scalars(select(Message.created_at)).first()
     assert sent_at is not None
     page = _page(client, request)
-    assert f"Proposition déjà envoyée le {sent_at:%d/%m/%Y à %H:%M} (SMS, e-mail)." in page
+    assert (
+        f"Proposition déjà envoyée le {in_paris(sent_at):%d/%m/%Y à %H:%M} (SMS, e-mail)." in page
+    )
     assert 'id="again" name="again" value="1"' in page
 
     code, page = _send(client, request, doctor, "d4d4d4d4d4d4d4d4")

@@ -20,6 +20,7 @@ from models import Channel, Doctor, DoctorSite, Message, Request, Status, Territ
 from notifications.outbox import queue_message
 from orientation.services.contact import display_phone
 from orientation.services.doctor_contacts import Links, accepted_doctors, cancel_open_contacts
+from orientation.services.local_time import in_paris
 from orientation.services.matching import RankedDoctor, patient_point
 from orientation.services.message_templates import render_for_territory
 from orientation.services.request_case import CaseError, ensure_open
@@ -292,7 +293,7 @@ def send_proposal(
     previous = last_proposal(session, request)
     if previous is not None and not data.again:
         raise CaseError(
-            f"Une proposition a déjà été envoyée le {previous.at:%d/%m/%Y à %H:%M} "
+            f"Une proposition a déjà été envoyée le {in_paris(previous.at):%d/%m/%Y à %H:%M} "
             f"({previous.how}). Pour en envoyer une autre, cochez « Envoyer une nouvelle "
             "proposition ».",
             "again",

@@ -21,6 +21,7 @@ from models import (
     Territory,
     User,
 )
+from orientation.services.local_time import in_paris
 from orientation.services.workflow import (
     ProcessingLimited,
     TransitionRefused,
@@ -218,7 +219,7 @@ def ended_notice(request: Request) -> str:
     if word is None:
         return ""
     when = request.closed_at or request.updated_at
-    return f"Demande {word} le {when:%d/%m/%Y} : plus d'action possible."
+    return f"Demande {word} le {in_paris(when):%d/%m/%Y} : plus d'action possible."
 
 
 def ensure_open(request: Request) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from models import OPEN_STATUSES, Request, RequestEvent, Status
+from orientation.services.local_time import in_paris
 
 
 class TransitionRefused(ValueError):
@@ -20,7 +21,7 @@ class ProcessingLimited(TransitionRefused):
 
     def __init__(self, since: datetime) -> None:
         super().__init__(
-            f"Le traitement de cette demande est limité depuis le {since:%d/%m/%Y}, à la "
+            f"Le traitement de cette demande est limité depuis le {in_paris(since):%d/%m/%Y}, à la "
             "demande du patient : elle est conservée mais ne peut pas être traitée. La "
             "limitation se lève depuis « Droits des patients »."
         )
