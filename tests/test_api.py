@@ -239,3 +239,29 @@ def test_the_api_never_answers_with_a_server_error(app: Flask, lys: Territory) -
             case.call_and_validate(checks=[not_a_server_error])
 
         fuzz()
+
+
+def test_the_api_answers_its_errors_in_json_not_the_site_s_pages(
+    client: FlaskClient, lys: Territory
+) -> None:
+    unknown = client.get("/api/v1/nothing-here")
+    assert (unknown.status_code, unknown.is_json) == (404, True)
+    assert unknown.get_json() == {
+        "errors": {"_request": "Cette adresse n'existe pas dans l'API : voir /api/openapi.json."}
+    }
+    wrong_method = client.get(f"/api/v1/territories/{lys.slug}/requests")
+    assert (wrong_method.status_code, wrong_method.is_json) == (405, True)
+    assert "POST" in wrong_method.headers["Allow"]
+
+
+def test_a_person_that_is_not_an_object_or_too_many_get_one_french_message(
+    client: FlaskClient, lys: Territory
+) -> None:
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    errors = client.post(url, json=payload(persons=["Jean"])).get_json()["errors"]
+    assert errors == {
+        "persons-0": "Une personne s'écrit comme un objet : prénom, nom, date de naissance."
+    }
+    person = {"first_name": "A", "last_name": "B", "birth_date": "1950-01-01"}
+    errors = client.post(url, json=payload(persons=[person] * 7)).get_json()["errors"]
+    assert errors == {"persons": "6 personnes au plus par demande."}

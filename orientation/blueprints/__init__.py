@@ -14,6 +14,13 @@ from orientation.ratelimit import RateLimited
 
 # What the JSON API answers when a client sends too much (professional software reads JSON).
 API_TOO_MANY = "Trop de demandes depuis cette adresse : réessayez après le délai de Retry-After."
+# What the API says, in JSON like its other answers, where the site would show an error page.
+API_ERRORS = {
+    400: "Requête mal formée.",
+    404: "Cette adresse n'existe pas dans l'API : voir /api/openapi.json.",
+    405: "Méthode non permise à cette adresse : voir l'en-tête Allow.",
+    413: "Requête trop volumineuse.",
+}
 
 
 def register(app: Flask) -> None:
@@ -68,10 +75,17 @@ def register(app: Flask) -> None:
 
 
 def error_page(exc: HTTPException) -> ResponseReturnValue:
-    """The error page (JSON on the API when a client sends too much)."""
+    """The error page; on the API, JSON with a French message, as its other answers."""
     code = exc.code or 500
-    if isinstance(exc, RateLimited) and request.path.startswith("/api/"):
-        return jsonify(errors={"_request": API_TOO_MANY}), code
+    if request.path.startswith("/api/"):
+        message = (
+            API_TOO_MANY
+            if isinstance(exc, RateLimited)
+            else API_ERRORS.get(code, "La requête n'a pas abouti.")
+        )
+        # The exception's own headers (Allow on a 405) without its HTML content type.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return jsonify(errors={"_request": message}), code, headers
     return render_template("error.html", code=code, error=exc), code
 
 

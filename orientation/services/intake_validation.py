@@ -94,6 +94,10 @@ def _text(name: str, **kwargs: Any) -> Text:
 class PersonSchema(Schema):
     """One person of the household."""
 
+    error_messages = {  # noqa: RUF012 - marshmallow's class-level setting
+        "type": "Une personne s'écrit comme un objet : prénom, nom, date de naissance."
+    }
+
     class Meta:
         unknown = EXCLUDE
 
@@ -205,7 +209,10 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     flat: dict[str, str] = {}
     if isinstance(messages, Mapping):
         for key, value in messages.items():
-            name = f"{prefix}-{key}" if prefix else str(key)
+            # marshmallow's "_schema": the value as a whole (a person that is not an object).
+            name = (
+                prefix if key == "_schema" and prefix else f"{prefix}-{key}" if prefix else str(key)
+            )
             flat.update(_flatten(value, name))
     elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
         flat[prefix] = " ".join(messages)
@@ -404,6 +411,10 @@ def validate_submission(
         checker.errors["reason"] = checker.wording["reason"]
     if not data["consent"]:
         checker.errors["consent"] = checker.wording["consent"]
+    if not persons and any(k == "persons" or k.startswith("persons-") for k in schema_errors):
+        # The list itself was refused (too long, not a list): "at least one person" would
+        # contradict the message that says why.
+        checker.errors.pop("persons-0-first_name", None)
     errors = {**checker.errors, **schema_errors}
     if errors or commune is None:
         raise IntakeInvalid(errors, checker.communes)
