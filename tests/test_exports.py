@@ -311,3 +311,15 @@ def test_a_request_whose_processing_is_limited_is_left_out_of_every_request_expo
     assert "1 demande au traitement limité (à la demande du patient) n'est pas exportée" in text
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "export")).first()
     assert entry.details["rows"] == 1 and entry.details["filter"]["left_out_limited"] == 1
+
+
+def test_the_filters_are_named_groups_and_the_communes_in_alphabetical_order(
+    client, make_territory, make_user, auth
+):  # type: ignore[no-untyped-def]
+    # Pérenchies (59457) sorts before Prémesques (59470), accents or not.
+    territory = make_territory("CPTS Lys", ["59470", "59457", "59017"])
+    auth.login(make_user(territory, Role.COORDINATOR))
+    page = client.get("/espace/exports").get_data(as_text=True)
+    assert '<label for="statut"' not in page and '<label for="source"' not in page
+    assert "<legend>Statuts</legend>" in page and "<legend>Sources</legend>" in page
+    assert page.index(">Armentières<") < page.index(">Pérenchies<") < page.index(">Prémesques<")

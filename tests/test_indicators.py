@@ -360,6 +360,9 @@ def test_the_page_the_csv_and_the_json_give_the_same_figures(
     assert f"<strong>{data['requests']}</strong> foyers" in html
     assert "<svg" in html and 'role="img"' in html
     assert "style=" not in html  # the CSP forbids inline styles
+    # Decimals with a comma, on the page and in the CSV a French spreadsheet reads.
+    assert rows["enquête : satisfaction moyenne (1 à 5)"] == "3,8"
+    assert "Satisfaction moyenne : 3,8 sur 5." in html
 
 
 def test_an_empty_period_is_refused_with_a_clear_message(seeded, client, auth, make_user):  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from geo.communes import gazetteer
+from geo.communes import gazetteer, normalise_name
 from models import Role, Source, Status, Territory, utcnow
 from orientation.auth import Staff, staff_required
 from orientation.db import db_session
@@ -119,7 +119,7 @@ def _export_form(territory: Territory) -> ExportForm:
         [("", "Toutes")]
         + sorted(
             ((code, names[code].name) for code in territory.insee_codes if code in names),
-            key=lambda c: c[1],
+            key=lambda c: normalise_name(c[1]),  # Pérenchies before Prémesques
         )
     )
     return form

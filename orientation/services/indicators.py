@@ -194,7 +194,9 @@ class Indicators:
 
 
 def _fmt(value: float | None) -> object:
-    return "" if value is None else round(value, 1)
+    # A decimal comma: the CSV is read by a French spreadsheet (";" separates the columns),
+    # which takes "0.8" for a date or a text.
+    return "" if value is None else f"{value:.1f}".replace(".", ",")
 
 
 def _days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[float]:
