@@ -256,6 +256,31 @@ def test_the_instance_admin_adds_a_cpts_and_unknown_communes_are_named(
     assert "Une CPTS porte déjà ce nom." in again.get_data(as_text=True)
 
 
+def test_a_cpts_named_as_another_is_refused_and_shared_communes_are_pointed_out(
+    client: FlaskClient,
+    auth: AuthActions,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    lys = make_territory("CPTS Lys-Armentières (démo)", ["59017", "59431"])
+    auth.login(make_user(None, Role.ADMIN))
+    # The same name in other capitals and without its accents is the same name to a reader.
+    twin = client.post(
+        "/admin/cpts/nouvelle", data={"name": "cpts lys-armentieres (DEMO)", "communes": "59350"}
+    )
+    assert "Une CPTS porte déjà ce nom." in twin.get_data(as_text=True)
+    overlapping = client.post(
+        "/admin/cpts/nouvelle",
+        data={"name": "CPTS Test Nord", "communes": "59017 59350"},
+        follow_redirects=True,
+    )
+    page = overlapping.get_data(as_text=True)
+    assert f"Communes aussi dans le territoire de {lys.name} : Armentières." in page
+    created = session.scalar(select(Territory).where(Territory.name == "CPTS Test Nord"))
+    assert created is not None and created.insee_codes == ["59017", "59350"]
+
+
 def test_a_cpts_admin_cannot_add_a_cpts(
     client: FlaskClient,
     auth: AuthActions,

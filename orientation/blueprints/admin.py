@@ -34,7 +34,12 @@ from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.db import db_session, territory_session
 from orientation.services import audit_trail, staff
 from orientation.services.accounts import PasswordTooWeak
-from orientation.services.territories import TerritoryError, UnknownCommunes, all_territories
+from orientation.services.territories import (
+    TerritoryError,
+    UnknownCommunes,
+    all_territories,
+    shared_communes,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -311,6 +316,16 @@ def new_territory() -> ResponseReturnValue:
         else:
             g.session.commit()
             flash(f"{territory.name} est créée : ajoutez son administrateur.", "success")
+            names = gazetteer().by_insee
+            for other, codes in shared_communes(g.session, territory).items():
+                communes = ", ".join(names[c].name if c in names else c for c in codes[:10])
+                more = f" et {len(codes) - 10} autres" if len(codes) > 10 else ""
+                flash(
+                    f"Communes aussi dans le territoire de {other} : {communes}{more}. Une "
+                    "demande de ces communes ira à la CPTS où elle est déposée ; vérifiez les "
+                    "deux territoires.",
+                    "error",
+                )
             return redirect(url_for("admin.new_staff"))
     return render_template("admin/territory_form.html", form=form)
 

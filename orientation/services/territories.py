@@ -82,6 +82,9 @@ def add_territory(session: Session, gazetteer: Gazetteer, data: TerritoryInput) 
         raise TerritoryError("the name gives an empty slug: choose a slug")
     if session.scalar(select(Territory.id).where(Territory.slug == slug)) is not None:
         raise TerritoryError(f"a territory with the slug {slug!r} already exists")
+    # Two CPTS of one name could not be told apart in lists, forwarding offers and reports.
+    if any(slugify(other) == slugify(name) for other in session.scalars(select(Territory.name))):
+        raise TerritoryError(f"a territory named {name!r} already exists")
     territory = Territory(
         name=name,
         slug=slug,
@@ -105,6 +108,21 @@ def territories_covering(session: Session, insee: str) -> list[Territory]:
             .order_by(Territory.name)
         )
     )
+
+
+def shared_communes(session: Session, territory: Territory) -> dict[str, list[str]]:
+    """The other hosted CPTS that also hold some of this one's communes, with those INSEE
+    codes: a commune in two territories makes "which CPTS covers it" ambiguous."""
+    own = select(TerritoryCommune.insee).where(TerritoryCommune.territory_id == territory.id)
+    shared: dict[str, list[str]] = {}
+    for name, insee in session.execute(
+        select(Territory.name, TerritoryCommune.insee)
+        .join(TerritoryCommune)
+        .where(Territory.id != territory.id, TerritoryCommune.insee.in_(own))
+        .order_by(Territory.name, TerritoryCommune.insee)
+    ):
+        shared.setdefault(name, []).append(insee)
+    return shared
 
 
 def all_territories(session: Session) -> Iterable[Territory]:
