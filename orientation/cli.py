@@ -30,6 +30,7 @@ def register(app: Flask) -> None:
         purge_command,
         followup_group,
         survey_group,
+        admin_group,
     ):
         app.cli.add_command(command)
 
@@ -115,6 +116,35 @@ def territory_add(
     finally:
         session.close()
     click.echo(f"Added {territory.name} (slug {territory.slug}) with {len(codes)} communes.")
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """Accounts of the instance's administrators."""
+
+
+@admin_group.command("create")
+@click.argument("email")
+@click.option("--name", "full_name", required=True, help="Full name, shown in the audit log.")
+@click.password_option(help="Asked twice, hidden (or read from standard input).")
+@with_appcontext
+def admin_create(email: str, full_name: str, password: str) -> None:
+    """Create an instance administrator: the first account of a new instance, who then adds
+    each CPTS's administrators at /admin."""
+    from orientation.services.accounts import PasswordTooWeak
+    from orientation.services.staff import EmailTaken, create_instance_admin
+
+    session = _session()
+    try:
+        create_instance_admin(session, email, full_name, password)
+        session.commit()
+    except EmailTaken:
+        raise click.ClickException(f"An account already uses {email}.") from None
+    except PasswordTooWeak as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        session.close()
+    click.echo(f"Instance administrator {email} created: log in at /connexion, then /admin.")
 
 
 @click.command("demo")

@@ -8,11 +8,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Doctor, Request, Source, Status, Territory, User, VolunteerStatus
+from models import (
+    AuditEntry,
+    Doctor,
+    Request,
+    Role,
+    Source,
+    Status,
+    Territory,
+    User,
+    VolunteerStatus,
+)
 
 
 def test_init_loads_every_commune_of_the_region(runner: FlaskCliRunner) -> None:
@@ -154,3 +164,30 @@ def test_serve_refuses_an_uninitialised_database(tmp_path: Path) -> None:
     result = _orientation("serve", ORIENTATION_INSTANCE_PATH=str(tmp_path))
     assert result.returncode != 0
     assert "run `orientation init`" in result.stderr
+
+
+def test_the_first_instance_admin_is_created_from_the_command_line_and_can_log_in(
+    runner: FlaskCliRunner, session: Session, client: FlaskClient
+) -> None:
+    password = "une-Phrase-de-passe-42"
+    weak = runner.invoke(
+        args=["admin", "create", "root@cpts.example", "--name", "Camille Admin"],
+        input="court\ncourt\n",
+    )
+    assert weak.exit_code != 0 and session.scalar(select(User)) is None
+    made = runner.invoke(
+        args=["admin", "create", "Root@CPTS.example", "--name", "Camille Admin"],
+        input=f"{password}\n{password}\n",
+    )
+    assert made.exit_code == 0, made.output
+    user = session.scalars(select(User)).one()
+    assert (user.email, user.role, user.territory_id) == ("root@cpts.example", Role.ADMIN, None)
+    again = runner.invoke(
+        args=["admin", "create", "root@cpts.example", "--name", "X"],
+        input=f"{password}\n{password}\n",
+    )
+    assert again.exit_code != 0 and "already uses" in again.output
+    login = client.post("/connexion", data={"email": "root@cpts.example", "password": password})
+    assert login.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert session.scalar(select(AuditEntry.action).where(AuditEntry.actor_label == "cli"))

@@ -212,3 +212,21 @@ def create_territory(
         ip=ip,
     )
     return territory
+
+
+def create_instance_admin(session: Session, email: str, full_name: str, password: str) -> User:
+    """The instance's administrator, from the command line: the first account of a new
+    instance (nobody is there yet to create it from /admin). Raise EmailTaken, or
+    PasswordTooWeak in French."""
+    if session.scalar(select(User.id).where(User.email == email.strip().lower())) is not None:
+        raise EmailTaken(email)
+    user = accounts.create_user(
+        session, email=email, full_name=full_name, role=Role.ADMIN, password=password,
+        territory_id=None,
+    )  # fmt: skip
+    session.flush()
+    audit.record(
+        session, "staff.create", actor_label="cli", object_type="user", object_id=user.id,
+        role=Role.ADMIN.value,
+    )  # fmt: skip
+    return user
