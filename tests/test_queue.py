@@ -156,3 +156,23 @@ def test_requests_flagged_by_the_follow_up_are_shown_counted_and_filtered(
     filtered = client.get("/espace/demandes?suivi=1").get_data(as_text=True)
     assert undeclared.reference in filtered and back.reference in filtered
     assert filtered.count("à rappeler (suivi)") == 2
+
+
+def test_the_commune_filter_offers_the_cpts_communes_by_name(
+    client: FlaskClient,
+    auth: AuthActions,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_request: MakeRequest,
+) -> None:
+    # A tester typed the postal code 59116 into a box that wanted an INSEE code: 0 rows.
+    territory = make_territory("CPTS Lys", ["59017", "59457"])
+    make_request(territory, persons=[("Paulette", "Durand", None)], commune_insee="59457")
+    make_request(territory, persons=[("Jeanne", "Martin", None)], commune_insee="59017")
+    auth.login(make_user(territory))
+    page = client.get("/espace/demandes").get_data(as_text=True)
+    assert '<option value="59017">Armentières</option>' in page
+    assert '<option value="59457">Pérenchies</option>' in page
+    chosen = client.get("/espace/demandes?commune=59457").get_data(as_text=True)
+    assert "Paulette Durand" in chosen and "Jeanne Martin" not in chosen
+    assert '<option value="59457" selected>Pérenchies</option>' in chosen

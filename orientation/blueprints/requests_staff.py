@@ -20,7 +20,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from models import Channel, Request, Role, Source, Status, utcnow
+from geo.communes import gazetteer, normalise_name
+from models import Channel, Request, Role, Source, Status, Territory, utcnow
 from notifications.sms import sms_length
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
@@ -142,7 +143,15 @@ def queue() -> ResponseReturnValue:
         sources=list(Source),
         waiting_label=_waiting_label,
         first_page=cursor is None,
+        communes=_communes_of(g.territory),
     )
+
+
+def _communes_of(territory: Territory) -> list[tuple[str, str]]:
+    """The CPTS's communes as (INSEE code, name), in the order people read names."""
+    names = gazetteer().by_insee
+    known = [(code, names[code].name) for code in territory.insee_codes if code in names]
+    return sorted(known, key=lambda c: normalise_name(c[1]))
 
 
 def _render_case(
