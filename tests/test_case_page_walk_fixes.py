@@ -385,3 +385,12 @@ def test_a_corrected_point_says_how_it_was_placed_in_french(
         .order_by(RequestEvent.id)
     ).all()
     assert "(non localisé)" in notes[0] and "(placé à la main)" in notes[1]
+
+
+def test_the_household_address_names_its_commune(
+    client: FlaskClient, case: tuple[Request, Doctor]
+) -> None:
+    request, _ = case
+    page = _page(client, request)
+    assert f"{request.postal_code} Armentières" in page
+    assert f"({request.commune_insee})" not in page

@@ -147,6 +147,11 @@ def queue() -> ResponseReturnValue:
     )
 
 
+def _commune_name(insee: str) -> str:
+    commune = gazetteer().get(insee)
+    return commune.name if commune is not None else ""
+
+
 def _communes_of(territory: Territory) -> list[tuple[str, str]]:
     """The CPTS's communes as (INSEE code, name), in the order people read names."""
     names = gazetteer().by_insee
@@ -228,6 +233,7 @@ def _case_page(
         purpose_labels=MESSAGE_PURPOSE_LABELS,
         message_status_labels=MESSAGE_STATUS_LABELS,
         ranked_address=ranked_address,
+        commune_name=_commune_name(found.commune_insee),
         # Oriented, closed or withdrawn: said once at the top, and no form changes the request.
         ended=ended_notice(found),
         sent_before=last_proposal(g.session, found),
