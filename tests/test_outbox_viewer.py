@@ -128,3 +128,21 @@ def test_a_failed_message_of_a_withdrawn_request_is_not_sent_again(
     session.expire_all()
     kept = session.get(Message, message.id)
     assert kept is not None and kept.status is MessageStatus.FAILED
+
+
+def test_messages_and_templates_are_named_in_french(
+    client: Any,
+    auth: Any,
+    session: Session,
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+) -> None:
+    territory = make_territory()
+    failed_message(session, territory)
+    auth.login(make_user(territory, Role.CPTS_ADMIN))
+    outbox = client.get("/espace/messages").get_data(as_text=True)
+    assert "<td>proposition au patient</td>" in outbox and "<td>proposal</td>" not in outbox
+    listed = client.get("/espace/modeles").get_data(as_text=True)
+    assert ">Relance du médecin</a>" in listed and ">doctor_reminder</a>" not in listed
+    edit = client.get("/espace/modeles/doctor_reminder/sms").get_data(as_text=True)
+    assert "<h1>Relance du médecin · SMS</h1>" in edit

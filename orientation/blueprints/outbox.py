@@ -23,6 +23,7 @@ from orientation.services.outbox_view import (
     list_messages,
     retry_message,
 )
+from orientation.services.request_case import MESSAGE_PURPOSE_LABELS
 from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("outbox", __name__, url_prefix="/espace")
@@ -64,6 +65,7 @@ def messages() -> ResponseReturnValue:
         status=status,
         status_labels=MESSAGE_STATUS_LABELS,
         channel_labels=CHANNEL_LABELS,
+        purpose_labels=MESSAGE_PURPOSE_LABELS,
         retry_form=RetryForm(),
     )
 
@@ -97,7 +99,10 @@ def retry(message_id: int) -> ResponseReturnValue:
 def message_templates() -> ResponseReturnValue:
     entries = templates_service.list_templates(g.session, g.territory.id)
     return render_template(
-        "workspace/message_templates.html", entries=entries, channel_labels=CHANNEL_LABELS
+        "workspace/message_templates.html",
+        entries=entries,
+        channel_labels=CHANNEL_LABELS,
+        purpose_labels=MESSAGE_PURPOSE_LABELS,
     )
 
 
@@ -120,6 +125,7 @@ def _template_page(key: str, chosen: Channel, form: TemplateForm, preview: Previ
         key=key,
         channel=chosen,
         channel_labels=CHANNEL_LABELS,
+        purpose_labels=MESSAGE_PURPOSE_LABELS,
         preview=preview,
         variables=sorted(templates_service.sample_context(key, chosen)),
         notice=notice,

@@ -73,6 +73,7 @@ MESSAGE_PURPOSE_LABELS = {
     "doctor_reminder": "relance du médecin",
     "doctor_invitation": "invitation du médecin",
     "follow_up": "suivi",
+    "followup": "suivi",  # the template's key (the message's purpose is "follow_up")
     "survey": "enquête de satisfaction",
 }
 MESSAGE_STATUS_LABELS = {
