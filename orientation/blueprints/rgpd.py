@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import (
     BooleanField,
     EmailField,
+    FieldList,
+    Form,
+    FormField,
     SelectChoice,
     SelectField,
     StringField,
@@ -20,10 +23,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
+from geo.communes import gazetteer
 from models import Request, Role, Territory, utcnow
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.services import audit
+from orientation.services.contact import display_phone
+from orientation.services.intake_validation import LIMITS
 from orientation.services.register import ProcessingRegister, build_register
 from orientation.services.rights import (
     RIGHT_LABELS,
@@ -31,8 +37,10 @@ from orientation.services.rights import (
     Correction,
     InvalidCorrection,
     RightKind,
+    channel_switch_notice,
     correct_request,
     export_request_data,
+    find_request,
     process_rights_request,
 )
 
@@ -64,11 +72,142 @@ class ProcessForm(FlaskForm):
     confirm = BooleanField("Je confirme (obligatoire pour un effacement, définitif)")
 
 
+class PersonCorrectForm(Form):
+    """One person of the household, as rectified (checked by rights.correct_request)."""
+
+    first_name = StringField("Prénom", render_kw={"maxlength": LIMITS["first_name"]})
+    last_name = StringField("Nom", render_kw={"maxlength": LIMITS["last_name"]})
+    birth_date = StringField("Date de naissance", render_kw={"maxlength": 10})
+
+
 class CorrectForm(FlaskForm):
     phone = StringField("Téléphone", validators=[Length(max=40)])
     email = EmailField("E-mail", validators=[Length(max=254)])
     street = StringField("Adresse (rue)", validators=[Length(max=200)])
     best_time = StringField("Moment préféré pour être appelé", validators=[Length(max=100)])
+    # In the order of found.persons: entry i is the request's i-th person.
+    persons = FieldList(FormField(PersonCorrectForm))
+
+
+def _person_data(found: Request) -> list[dict[str, str]]:
+    return [
+        {
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "birth_date": person.birth_date.strftime("%d/%m/%Y") if person.birth_date else "",
+        }
+        for person in found.persons
+    ]
+
+
+def _correct_form(
+    found: Request, typed: Typed | None = None, *, posted: bool = False
+) -> CorrectForm:
+    """The rectification form: as stored, or filled with what was typed (`typed`, or the
+    request's form when `posted`)."""
+    if typed is None and not posted:
+        stored = {
+            "phone": display_phone(found.phone),
+            "email": found.email,
+            "street": found.street,
+            "best_time": found.best_time,
+            "persons": _person_data(found),
+        }
+        return CorrectForm(formdata=None, data=stored)
+    form = CorrectForm() if typed is None else CorrectForm(formdata=typed)
+    # A form posted without some persons (an older page) shows them as stored.
+    for person in _person_data(found)[len(form.persons.entries) :]:
+        form.persons.append_entry(person)
+    return form
+
+
+def _correction(form: CorrectForm, found: Request) -> Correction:
+    """What the form asks to correct; person fields not posted stay as they are."""
+    pairs = list(zip(found.persons, form.persons.entries, strict=False))
+    return Correction(
+        phone=form.phone.data or "",
+        email=form.email.data or "",
+        street=form.street.data or "",
+        best_time=form.best_time.data or "",
+        names={
+            person.id: (entry.first_name.data or "", entry.last_name.data or "")
+            for person, entry in pairs
+        },
+        birth_dates={person.id: entry.birth_date.data or "" for person, entry in pairs},
+    )
+
+
+def _show_refusals(form: CorrectForm, found: Request, exc: InvalidCorrection) -> None:
+    """Each refusal under its field: a person's under that person's field."""
+    position = {person.id: i for i, person in enumerate(found.persons)}
+    for error in exc.errors:
+        owner: Form = form
+        if error.person_id is not None and error.person_id in position:
+            owner = form.persons.entries[position[error.person_id]].form
+        # A person not of the request (a forged form) has no field of its own: the first one.
+        target = owner[error.field] if error.field in owner else form.phone
+        target.errors = [*target.errors, error.message]
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """One line of "Données détenues": its French label, how its value reads, the value."""
+
+    label: str
+    kind: str
+    value: Any
+
+
+# The request's data as the desk shows it (the JSON copy keeps the keys and raw values):
+# key -> (label, kind). A key of the copy missing here still shows, under its key.
+HELD_FIELDS: dict[str, tuple[str, str]] = {
+    "reference": ("Référence", "text"),
+    "status": ("Statut", "status"),
+    "source": ("Origine", "source"),
+    "created_at": ("Reçue le", "datetime"),
+    "closed_at": ("Clôturée le", "datetime"),
+    "anonymised_at": ("Anonymisée le", "datetime"),
+    "processing_limited_at": ("Traitement limité depuis le", "datetime"),
+    "consent_at": ("Accord pour le traitement des données le", "datetime"),
+    "phone": ("Téléphone", "phone"),
+    "email": ("E-mail", "text"),
+    "preferred_channel": ("Canal préféré", "channel"),
+    "best_time": ("Moment préféré pour être appelé", "text"),
+    "street": ("Adresse (rue)", "text"),
+    "postal_code": ("Code postal", "text"),
+    "commune_insee": ("Commune", "commune"),
+    "reason": ("Raison de la demande", "reason"),
+    "reason_detail": ("Précisions sur la raison", "text"),
+    "already_sees_gp": ("Voit déjà un médecin généraliste non déclaré", "bool"),
+    "need_home_visits": ("Besoin de visites à domicile", "bool"),
+    "need_reduced_mobility": ("Mobilité réduite", "bool"),
+    "need_chronic_followup": ("Suivi d'une maladie chronique", "bool"),
+    "language": ("Langue parlée", "text"),
+    "css_ame": ("CSS ou AME", "bool"),
+    "is_priority": ("Prioritaire", "bool"),
+    "comment": ("Commentaire", "text"),
+    "agrees_to_survey": ("Accepte l'enquête de satisfaction", "bool"),
+}
+
+
+def _held(found: Request, data: dict[str, Any]) -> list[HeldRow]:
+    """The request's lines of the copy, readable: values from the request itself (dates as
+    datetimes, for the template to say in Paris time), the commune by its name."""
+    rows = []
+    for key, copied in data["request"].items():
+        label, kind = HELD_FIELDS.get(key, (key, "text"))
+        value = getattr(found, key, copied)
+        if kind == "commune" and value:
+            commune = gazetteer().get(value)
+            value = f"{commune.name} ({value})" if commune else value
+        rows.append(HeldRow(label, kind, value))
+    return rows
+
+
+def _rights_page(found: Request, data: dict[str, Any], **forms: Any) -> str:
+    return render_template(
+        "rgpd/rights_request.html", found=found, data=data, held=_held(found, data), **forms
+    )
 
 
 def _process_form(found: Request, typed: Typed | None = None) -> ProcessForm:
@@ -98,8 +237,7 @@ def _request_or_404(request_id: int) -> Request:
 def rights_desk() -> ResponseReturnValue:
     form = FindForm()
     if form.validate_on_submit():
-        reference = (form.reference.data or "").strip().upper()
-        found = g.session.scalar(select(Request).where(Request.reference == reference))
+        found = find_request(g.session, form.reference.data or "")
         if found is not None:
             return redirect(url_for("rgpd.rights_request", request_id=found.id))
         form.reference.errors = ["Aucune demande de votre CPTS n'a cette référence."]
@@ -110,13 +248,8 @@ def rights_desk() -> ResponseReturnValue:
 @staff_required(*STAFF)
 def rights_request(request_id: int) -> ResponseReturnValue:
     found = _request_or_404(request_id)
-    data = _read(found)
-    return render_template(
-        "rgpd/rights_request.html",
-        found=found,
-        data=data,
-        form=_process_form(found),
-        correct=CorrectForm(obj=found),
+    return _rights_page(
+        found, _read(found), form=_process_form(found), correct=_correct_form(found)
     )
 
 
@@ -181,20 +314,15 @@ def rights_process(request_id: int) -> ResponseReturnValue:
 @staff_required(*STAFF)
 def rights_correct(request_id: int) -> ResponseReturnValue:
     found = _request_or_404(request_id)
-    form = CorrectForm()
+    form = _correct_form(found, posted=True)
     if form.validate_on_submit():
-        correction = Correction(
-            phone=form.phone.data or "",
-            email=form.email.data or "",
-            street=form.street.data or "",
-            best_time=form.best_time.data or "",
-        )
+        channel_before = found.preferred_channel
         try:
             changed = correct_request(
-                g.session, found, correction, utcnow(), actor_user_id=g.user.id
+                g.session, found, _correction(form, found), utcnow(), actor_user_id=g.user.id
             )
         except InvalidCorrection as exc:
-            getattr(form, exc.field, form.phone).errors = [exc.message]
+            _show_refusals(form, found, exc)
         except AlreadyAnonymised:
             abort(410)
         else:
@@ -208,16 +336,12 @@ def rights_correct(request_id: int) -> ResponseReturnValue:
                 note=", ".join(changed),
             )
             g.session.commit()
-            flash("Rectification enregistrée.", "success")
+            message = "Rectification enregistrée."
+            if "preferred_channel" in changed:
+                message += " " + channel_switch_notice(channel_before, found)
+            flash(message, "success")
             return redirect(url_for("rgpd.rights_request", request_id=found.id))
-    data = export_request_data(g.session, found)
-    return render_template(
-        "rgpd/rights_request.html",
-        found=found,
-        data=data,
-        form=_process_form(found),
-        correct=form,
-    ), 400
+    return _rights_page(found, _read(found), form=_process_form(found), correct=form), 400
 
 
 @bp.get("/registre")
@@ -234,14 +358,11 @@ def _rights_again(typed_in: str) -> Callable[..., str]:
     @staff_required(*STAFF)
     def again(notice: str, values: Typed, request_id: int) -> str:
         found = _request_or_404(request_id)
-        return render_template(
-            "rgpd/rights_request.html",
-            found=found,
-            data=_read(found),
+        return _rights_page(
+            found,
+            _read(found),
             form=_process_form(found, values if typed_in == "process" else None),
-            correct=CorrectForm(formdata=values)
-            if typed_in == "correct"
-            else CorrectForm(formdata=None, obj=found),
+            correct=_correct_form(found, values if typed_in == "correct" else None),
             notice=notice,
         )
 
