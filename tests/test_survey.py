@@ -175,6 +175,19 @@ def test_a_missing_score_is_asked_again_and_the_comment_kept(session, oriented, 
     assert session.scalar(select(SurveyAnswer)) is None
 
 
+def test_a_comment_too_long_is_named_in_the_summary_not_a_missing_answer(session, oriented, client):  # type: ignore[no-untyped-def]
+    request = oriented(datetime(2026, 5, 1, tzinfo=UTC))
+    send_surveys(session, LinkSigner(SECRET), "http://localhost", 2026, utcnow())
+    page = client.post(
+        _link(session, request),
+        data={"found_gp": "oui", "satisfaction": "4", "comment": "x" * 1001},
+    )
+    summary = page.get_data(as_text=True).split('class="error-summary"')[1].split("</div>")[0]
+    assert "Il manque une réponse" not in summary
+    assert 'href="#comment"' in summary and "1000" in summary
+    assert session.scalar(select(SurveyAnswer)) is None
+
+
 def test_survey_results_appear_on_the_indicators_page(session, oriented, client, auth, make_user):  # type: ignore[no-untyped-def]
     request = oriented(datetime(2026, 5, 1, tzinfo=UTC))
     send_surveys(session, LinkSigner(SECRET), "http://localhost", 2026, utcnow())
