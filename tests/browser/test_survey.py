@@ -30,7 +30,7 @@ def test_a_patient_answers_the_survey_on_a_phone(
     assert page.get_by_role("heading", level=1).inner_text() == "Votre avis en 1 minute"
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
     page.get_by_role("button", name="Envoyer mon avis").click()
-    expect(page.get_by_text("Répondez par oui ou par non.")).to_be_visible()
+    expect(page.get_by_text("Répondez par oui ou par non.", exact=True)).to_be_visible()
     group = page.get_by_role("group", name="Avez-vous trouvé un médecin traitant ?")
     group.get_by_label("Oui").check()
     page.get_by_label("5 – très").check()
