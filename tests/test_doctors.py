@@ -184,6 +184,19 @@ def test_a_bad_rpps_keeps_everything_else_typed_and_saves_nothing(
     assert session.scalars(select(Doctor)).first() is None
 
 
+def test_a_wrong_rpps_key_is_said_in_the_same_round_as_the_other_errors(
+    client: FlaskClient, session: Session, coordinator: tuple[Territory, User]
+) -> None:
+    wrong_key = VALID_RPPS[:-1] + str((int(VALID_RPPS[-1]) + 1) % 10)
+    response = client.post(
+        "/espace/medecins/nouveau", data=_form(rpps=wrong_key, last_name="", email="pas-un-mail")
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "clé de contrôle fausse" in page and "Indiquez le nom du médecin." in page
+    assert session.scalars(select(Doctor)).first() is None
+
+
 def test_a_duplicated_rpps_is_refused(
     client: FlaskClient,
     session: Session,

@@ -31,7 +31,13 @@ from orientation.services.contact import (
 )
 from orientation.services.doctor_refresh import AvailabilityAnswer
 from orientation.services.doctor_sites import SiteInput
-from orientation.services.doctors import DoctorInput, availability_errors, paris_date
+from orientation.services.doctors import (
+    DoctorError,
+    DoctorInput,
+    availability_errors,
+    check_rpps,
+    paris_date,
+)
 
 ACCEPTING_CHOICES = [
     SelectChoice(Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),
@@ -136,6 +142,16 @@ def _phone(_form: FlaskForm, field: TelField) -> None:
             raise ValidationError(str(exc)) from None
 
 
+def _rpps(_form: FlaskForm, field: StringField) -> None:
+    # Checked with the other fields, so that a wrong key shows in the same round as the rest
+    # (the service checks it again, for the imports).
+    if field.data:
+        try:
+            check_rpps(field.data)
+        except DoctorError as exc:
+            raise ValidationError(exc.message) from None
+
+
 def _email(_form: FlaskForm, field: EmailField) -> None:
     if field.data:
         try:
@@ -148,7 +164,8 @@ class DoctorForm(AvailabilityFields):
     """The coordinator's form: identity, practice, contact, availability, note."""
 
     rpps = StringField(
-        "Numéro RPPS", validators=[DataRequired("Indiquez le numéro RPPS (11 chiffres).")]
+        "Numéro RPPS",
+        validators=[DataRequired("Indiquez le numéro RPPS (11 chiffres)."), _rpps],
     )
     last_name = StringField("Nom", validators=[DataRequired("Indiquez le nom du médecin.")])
     first_name = StringField("Prénom")
