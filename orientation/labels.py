@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from models import Reason, Source, Status
+from models import MessageStatus, Reason, Source, Status
 from orientation.services.contact import display_phone
 
 STATUS_LABELS = {
@@ -37,12 +37,34 @@ REASON_LABELS = {
 
 CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail"), "phone": _l("Téléphone")}
 
+# The outbox's states and the messages' purposes (Message.status, .purpose; a template's key is
+# its purpose, but for "followup"), in the outbox, the template editor and a request's timeline.
+MESSAGE_STATUS_LABELS = {
+    MessageStatus.QUEUED: _l("En attente d'envoi"),
+    MessageStatus.SENDING: _l("En cours d'envoi"),
+    MessageStatus.SENT: _l("Envoyé"),
+    MessageStatus.DELIVERED: _l("Distribué"),
+    MessageStatus.FAILED: _l("Échec"),
+}
+MESSAGE_PURPOSE_LABELS = {
+    "acknowledgement": _l("accusé de réception"),
+    "proposal": _l("proposition au patient"),
+    "doctor_request": _l("sollicitation du médecin"),
+    "doctor_reminder": _l("relance du médecin"),
+    "doctor_invitation": _l("invitation du médecin"),
+    "follow_up": _l("suivi"),
+    "followup": _l("suivi"),
+    "survey": _l("enquête de satisfaction"),
+}
+
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["phone"] = display_phone
     app.jinja_env.globals.update(
         channel_label=lambda c: CHANNEL_LABELS.get(c, c),
         status_label=lambda s: STATUS_LABELS[Status(s)],
+        message_status_label=lambda s: MESSAGE_STATUS_LABELS[MessageStatus(s)],
+        purpose_label=lambda p: MESSAGE_PURPOSE_LABELS.get(p, p),
         source_label=lambda s: SOURCE_LABELS[Source(s)],
         reason_label=lambda s: REASON_LABELS[Reason(s)],
     )

@@ -367,7 +367,7 @@ def test_the_timeline_names_people_and_says_messages_in_french(
     assert '<span class="who">Dr Alex Dupont</span>' in timeline
     assert '<span class="who">système</span>' in timeline
     assert "Suivi envoyé au patient" in timeline
-    assert "sollicitation du médecin" in timeline and "en attente d'envoi" in timeline
+    assert "sollicitation du médecin" in timeline and "En attente d'envoi" in timeline
     for code in ("doctor:", ">system<", "doctor_request", ">queued<"):
         assert code not in timeline
 

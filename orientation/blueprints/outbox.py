@@ -14,6 +14,7 @@ from models import Channel, MessageStatus, Role, utcnow
 from notifications.templates import MessageTemplateError
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
+from orientation.labels import MESSAGE_STATUS_LABELS
 from orientation.services import message_templates as templates_service
 from orientation.services.message_templates import Preview, UnknownTemplate
 from orientation.services.outbox_view import (
@@ -23,18 +24,10 @@ from orientation.services.outbox_view import (
     list_messages,
     retry_message,
 )
-from orientation.services.request_case import MESSAGE_PURPOSE_LABELS
 from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("outbox", __name__, url_prefix="/espace")
 
-MESSAGE_STATUS_LABELS = {
-    MessageStatus.QUEUED: _l("En attente"),
-    MessageStatus.SENDING: _l("En cours d'envoi"),
-    MessageStatus.SENT: _l("Envoyé"),
-    MessageStatus.DELIVERED: _l("Distribué"),
-    MessageStatus.FAILED: _l("Échec"),
-}
 CHANNEL_LABELS = {Channel.SMS: _l("SMS"), Channel.EMAIL: _l("E-mail")}
 
 
@@ -65,7 +58,6 @@ def messages() -> ResponseReturnValue:
         status=status,
         status_labels=MESSAGE_STATUS_LABELS,
         channel_labels=CHANNEL_LABELS,
-        purpose_labels=MESSAGE_PURPOSE_LABELS,
         retry_form=RetryForm(),
     )
 
@@ -102,7 +94,6 @@ def message_templates() -> ResponseReturnValue:
         "workspace/message_templates.html",
         entries=entries,
         channel_labels=CHANNEL_LABELS,
-        purpose_labels=MESSAGE_PURPOSE_LABELS,
     )
 
 
@@ -125,7 +116,6 @@ def _template_page(key: str, chosen: Channel, form: TemplateForm, preview: Previ
         key=key,
         channel=chosen,
         channel_labels=CHANNEL_LABELS,
-        purpose_labels=MESSAGE_PURPOSE_LABELS,
         preview=preview,
         variables=sorted(templates_service.sample_context(key, chosen)),
         notice=notice,

@@ -31,7 +31,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from geo.communes import gazetteer, normalise_name
+from geo.communes import gazetteer
 from models import Role, Source, Status, Territory, utcnow
 from orientation.auth import Staff, staff_required
 from orientation.db import db_session
@@ -39,6 +39,7 @@ from orientation.labels import SOURCE_LABELS, STATUS_LABELS
 from orientation.services import exports, indicators
 from orientation.services.audit import record
 from orientation.services.indicators import Period, PeriodError
+from orientation.services.territories import communes_by_name
 
 bp = Blueprint("reports", __name__, url_prefix="/espace")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,14 +115,7 @@ class ExportForm(PeriodForm):
 
 def _export_form(territory: Territory) -> ExportForm:
     form = ExportForm(request.args)
-    names = gazetteer().by_insee
-    form.commune.choices = _choices(
-        [("", "Toutes")]
-        + sorted(
-            ((code, names[code].name) for code in territory.insee_codes if code in names),
-            key=lambda c: normalise_name(c[1]),  # Pérenchies before Prémesques
-        )
-    )
+    form.commune.choices = _choices([("", "Toutes"), *communes_by_name(gazetteer(), territory)])
     return form
 
 

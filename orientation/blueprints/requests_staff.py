@@ -20,8 +20,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from geo.communes import gazetteer, normalise_name
-from models import Channel, Request, Role, Source, Status, Territory, utcnow
+from geo.communes import gazetteer
+from models import Channel, Request, Role, Source, Status, utcnow
 from notifications.sms import sms_length
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
@@ -37,6 +37,7 @@ from orientation.services.proposal import (
     ProposalInput,
     call_outcomes_for,
     close_request,
+    commune_name,
     doctors_by_ids,
     draft_proposal,
     last_proposal,
@@ -57,8 +58,6 @@ from orientation.services.queue import (
 from orientation.services.queue import waiting_label as _waiting_label
 from orientation.services.request_case import (
     EVENT_LABELS,
-    MESSAGE_PURPOSE_LABELS,
-    MESSAGE_STATUS_LABELS,
     CaseError,
     RequestEnded,
     case_view,
@@ -68,6 +67,7 @@ from orientation.services.request_case import (
     get_request,
     override_territory,
 )
+from orientation.services.territories import communes_by_name
 from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("requests_staff", __name__, url_prefix="/espace/demandes")
@@ -143,20 +143,8 @@ def queue() -> ResponseReturnValue:
         sources=list(Source),
         waiting_label=_waiting_label,
         first_page=cursor is None,
-        communes=_communes_of(g.territory),
+        communes=communes_by_name(gazetteer(), g.territory),
     )
-
-
-def _commune_name(insee: str) -> str:
-    commune = gazetteer().get(insee)
-    return commune.name if commune is not None else ""
-
-
-def _communes_of(territory: Territory) -> list[tuple[str, str]]:
-    """The CPTS's communes as (INSEE code, name), in the order people read names."""
-    names = gazetteer().by_insee
-    known = [(code, names[code].name) for code in territory.insee_codes if code in names]
-    return sorted(known, key=lambda c: normalise_name(c[1]))
 
 
 def _render_case(
@@ -230,10 +218,8 @@ def _case_page(
         asked={doctor.id: contact.status.value for contact, doctor in view.contacts},
         call_outcomes={o: CALL_OUTCOME_LABELS[o] for o in call_outcomes_for(found)},
         event_labels=EVENT_LABELS,
-        purpose_labels=MESSAGE_PURPOSE_LABELS,
-        message_status_labels=MESSAGE_STATUS_LABELS,
         ranked_address=ranked_address,
-        commune_name=_commune_name(found.commune_insee),
+        commune_name=commune_name(found.postal_code, found.commune_insee),
         # Oriented, closed or withdrawn: said once at the top, and no form changes the request.
         ended=ended_notice(found),
         sent_before=last_proposal(g.session, found),

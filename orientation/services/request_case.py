@@ -14,7 +14,6 @@ from models import (
     DoctorContact,
     LocationPrecision,
     Message,
-    MessageStatus,
     Request,
     RequestEvent,
     Status,
@@ -63,25 +62,6 @@ EVENT_LABELS = {
     "rights_erasure": "Droits du patient : effacement",
     "rights_limitation": "Droits du patient : limitation du traitement",
     "rights_limitation_lifted": "Droits du patient : levée de la limitation",
-}
-
-# The timeline's words for the outbox's purposes and states (Message.purpose, .status).
-MESSAGE_PURPOSE_LABELS = {
-    "acknowledgement": "accusé de réception",
-    "proposal": "proposition au patient",
-    "doctor_request": "sollicitation du médecin",
-    "doctor_reminder": "relance du médecin",
-    "doctor_invitation": "invitation du médecin",
-    "follow_up": "suivi",
-    "followup": "suivi",  # the template's key (the message's purpose is "follow_up")
-    "survey": "enquête de satisfaction",
-}
-MESSAGE_STATUS_LABELS = {
-    MessageStatus.QUEUED: "en attente d'envoi",
-    MessageStatus.SENDING: "en cours d'envoi",
-    MessageStatus.SENT: "envoyé",
-    MessageStatus.DELIVERED: "distribué",
-    MessageStatus.FAILED: "échec",
 }
 
 # Who acted, for the labels the jobs and the intake write (a doctor is "doctor:<id>").

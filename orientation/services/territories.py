@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.communes import Gazetteer
+from geo.communes import Gazetteer, normalise_name
 from models import Territory, TerritoryCommune
 
 
@@ -108,6 +108,14 @@ def territories_covering(session: Session, insee: str) -> list[Territory]:
             .order_by(Territory.name)
         )
     )
+
+
+def communes_by_name(gazetteer: Gazetteer, territory: Territory) -> list[tuple[str, str]]:
+    """The CPTS's communes as (INSEE code, name), in the order people read names (accents
+    folded: Pérenchies before Prémesques), for the filters that offer them."""
+    names = gazetteer.by_insee
+    known = [(code, names[code].name) for code in territory.insee_codes if code in names]
+    return sorted(known, key=lambda c: normalise_name(c[1]))
 
 
 def shared_communes(session: Session, territory: Territory) -> dict[str, list[str]]:
