@@ -24,7 +24,7 @@ from orientation.services.indicators import Period, compute
 from orientation.services.intake import submit_request
 from orientation.services.intake_validation import IntakeData, PersonData
 from orientation.services.request_case import override_territory
-from orientation.services.rights import anonymise_request
+from orientation.services.rights_erasure import anonymise_request
 from orientation.services.workflow import change_status
 
 NOW = datetime(2027, 1, 15, 12, tzinfo=UTC)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from models import Channel, Doctor, Message, MessageStatus, Request, Status, Territory, utcnow
 from notifications.outbox import queue_message
 from orientation.services.patient_link import complete_request, withdraw_request
-from orientation.services.rights import Correction, anonymise_request, correct_request
+from orientation.services.rights_erasure import anonymise_request
+from orientation.services.rights_rectification import Correction, correct_request
 
 MakeRequest = Callable[..., Request]
 MakeDoctor = Callable[..., Doctor]

@@ -14,7 +14,7 @@ from models import Channel, Message, Request, Status, Territory, utcnow
 from notifications.outbox import queue_message
 from orientation.services.overview import territory_overview
 from orientation.services.retention import months_before, purge
-from orientation.services.rights import lift_limitation, limit_processing
+from orientation.services.rights_limitation import lift_limitation, limit_processing
 
 MakeRequest = Callable[..., Request]
 DAY = timedelta(days=1)

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from models import AuditEntry, Channel, Message, Request, Role, Status, Territory, User, utcnow
 from notifications.outbox import queue_message
 from orientation.links import LinkPurpose, LinkSigner
-from orientation.services.rights import (
+from orientation.services.rights_access import export_request_data
+from orientation.services.rights_erasure import anonymise_request
+from orientation.services.rights_rectification import (
     Correction,
     InvalidCorrection,
-    anonymise_request,
     correct_request,
-    export_request_data,
 )
 from orientation.services.workflow import change_status
 from tests.conftest import AuthActions

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, Person, Request, Status, Territory, User, utcnow
-from orientation.services.rights import Correction as Fix
-from orientation.services.rights import InvalidCorrection, correct_request
+from orientation.services.rights_rectification import Correction as Fix
+from orientation.services.rights_rectification import InvalidCorrection, correct_request
 from tests.conftest import AuthActions
 
 MakeRequest = Callable[..., Request]

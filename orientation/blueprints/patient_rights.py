@@ -19,7 +19,8 @@ from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
 from orientation.services import audit
-from orientation.services.rights import erase_request, export_request_data
+from orientation.services.rights_access import export_request_data
+from orientation.services.rights_erasure import erase_request
 
 bp = Blueprint("patient_rights", __name__, url_prefix="/suivi")
 

@@ -33,15 +33,17 @@ from orientation.services.intake_validation import LIMITS
 from orientation.services.register import ProcessingRegister, build_register
 from orientation.services.rights import (
     RIGHT_LABELS,
+    RightKind,
+    find_request,
+    process_rights_request,
+)
+from orientation.services.rights_access import export_request_data
+from orientation.services.rights_rectification import (
     AlreadyAnonymised,
     Correction,
     InvalidCorrection,
-    RightKind,
     channel_switch_notice,
     correct_request,
-    export_request_data,
-    find_request,
-    process_rights_request,
 )
 
 bp = Blueprint("rgpd", __name__, url_prefix="/espace")
@@ -73,7 +75,7 @@ class ProcessForm(FlaskForm):
 
 
 class PersonCorrectForm(Form):
-    """One person of the household, as rectified (checked by rights.correct_request)."""
+    """One person of the household, as rectified (checked by correct_request)."""
 
     first_name = StringField("Prénom", render_kw={"maxlength": LIMITS["first_name"]})
     last_name = StringField("Nom", render_kw={"maxlength": LIMITS["last_name"]})

@@ -153,8 +153,8 @@ def advance_cascades(session: Session, now: datetime, links: Links) -> CascadeSu
     ).all()
     for request in running:
         if request.processing_limited_at is not None:
-            # rights.limit_processing stops the cascade; a limitation committed while this
-            # pass was reading must not ask the next doctor either.
+            # rights_limitation.limit_processing stops the cascade; a limitation committed while
+            # this pass was reading must not ask the next doctor either.
             continue
         statuses = set(
             session.scalars(

@@ -233,8 +233,9 @@ def answer_state(case: AnswerCase) -> AnswerOutcome | None:
     """None when the doctor can still answer; otherwise why not."""
     if case.contact.status in (ContactStatus.ACCEPTED, ContactStatus.DECLINED):
         return AnswerOutcome.ALREADY_ANSWERED
-    # A limited request's asks are cancelled when it is limited (rights.limit_processing);
-    # the check on the request as well covers an answer racing that limitation.
+    # A limited request's asks are cancelled when it is limited
+    # (rights_limitation.limit_processing); the check on the request as well covers an answer
+    # racing that limitation.
     if (
         case.contact.status != ContactStatus.ASKED
         or case.request.processing_limited_at is not None

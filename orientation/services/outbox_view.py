@@ -124,10 +124,10 @@ def _kept_back(session: Session, messages: list[Message]) -> frozenset[int]:
 def ensure_resendable(message: Message, request: Request | None) -> None:
     """Raise what says why a failed message of `request` is not to be sent again:
     RequestWithdrawn when the person withdrew it or had it erased (what was waiting was held
-    back then), ProcessingLimited when they limited its processing (rights.limit_processing
-    withheld it), Superseded for the acknowledgement of a request forwarded to another CPTS
-    since (patient_link.close_as_forwarded withheld it, or it failed: the other CPTS's
-    acknowledgement, with the reference that counts, replaces it)."""
+    back then), ProcessingLimited when they limited its processing
+    (rights_limitation.limit_processing withheld it), Superseded for the acknowledgement of a
+    request forwarded to another CPTS since (patient_link.close_as_forwarded withheld it, or it
+    failed: the other CPTS's acknowledgement, with the reference that counts, replaces it)."""
     if request is None:
         return
     if request.status is Status.WITHDRAWN or request.anonymised_at is not None:

@@ -1,7 +1,7 @@
 """Retention (RGPD article 5.1.e): anonymise old requests and purge message bodies, per CPTS.
 
 Meant for a daily timer (`orientation purge`). Idempotent: a second run the same day finds
-nothing to do. Anonymisation keeps what the indicators count (see services.rights).
+nothing to do. Anonymisation keeps what the indicators count (see services.rights_erasure).
 
 A request whose processing the patient limited (article 18) is kept as it is, with its
 messages, past its retention: erasing is processing too, and a limitation is often asked for
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import Message, Request, Status, Territory
 from orientation.services import audit
-from orientation.services.rights import ERASED, anonymise_request
+from orientation.services.rights_erasure import ERASED, anonymise_request
 
 # Requests whose processing is over: kept retention_closed_months after closed_at.
 FINISHED = (Status.CLOSED, Status.WITHDRAWN, Status.ORIENTED)
