@@ -79,6 +79,7 @@ REPORT_COLUMNS = ("territory_id", "created_at", "first_proposed_at", "oriented_a
 REFERRED = "referrer_id IS NOT NULL"
 REACHED = "first_proposed_at IS NOT NULL OR oriented_at IS NOT NULL"
 CASCADE_SQL = "cascade_state <> ''"  # the rows of ix_requests_cascade_state
+FORWARDED_SQL = "forwarded_to_id IS NOT NULL"  # the rows of ix_requests_forwarded_to_id
 
 
 class Request(TerritoryOwned, Base):
@@ -122,6 +123,14 @@ class Request(TerritoryOwned, Base):
             "oriented_at",
             postgresql_where=text(REACHED),
             sqlite_where=text(REACHED),
+        ),
+        # Forwarded requests only (partial: a submission writes no entry): what ON DELETE SET
+        # NULL looks up when a request is deleted, instead of reading every request.
+        Index(
+            "ix_requests_forwarded_to_id",
+            "forwarded_to_id",
+            postgresql_where=text(FORWARDED_SQL),
+            sqlite_where=text(FORWARDED_SQL),
         ),
         # Requests the follow-up flagged for a call back: counted and filtered in the queue.
         Index(
@@ -182,6 +191,14 @@ class Request(TerritoryOwned, Base):
         ForeignKey("doctors.id", ondelete="SET NULL"), default=None
     )
     closed_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Closed as forwarded: the copy it goes on as at the CPTS that covers its commune
+    # (services.intake.forward_request). An id, no relationship: the copy belongs to the other
+    # CPTS, and only the person's own link reads it (services.patient_link.forwarded_copy).
+    # Cleared when this request is anonymised: it would tie it to the person's named copy.
+    # No Python default: the submission's INSERT (services.intake) does not carry it.
+    forwarded_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="SET NULL")
+    )
     # The automatic cascade of doctor contacts: "" (none), running, done, exhausted.
     # "exhausted" flags the request in the queue: the coordinator must take it over.
     cascade_state: Mapped[str] = mapped_column(String(12), default="")

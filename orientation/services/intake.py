@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ScalarSelect, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from geo.geocoding import ADDRESS, Geocoder
 from geo.territory import territory_shape
@@ -424,8 +424,20 @@ def forward_request(
     )  # fmt: skip
     reference = new_reference()
     close_as_forwarded(session, request, target, reference, now=now, actor_user_id=actor_user_id)
-    return submit_request(
-        session, target, data, source=request.source, now=now, geocoder=geocoder, signer=signer,
-        base_url=base_url, submission_key=key, ip=ip, reference=reference,
-        actor_user_id=actor_user_id,
-    )  # fmt: skip
+    # The link to the copy, committed with it: the copy's id, read by its key (through an
+    # alias: not the row being updated) when this request is flushed, which submit_request's
+    # commit does after the copy's INSERT (no autoflush before it). A retry that finds the copy
+    # made earlier rolls that assignment back (submit_request's IntegrityError path): set below.
+    copy = aliased(Request)
+    by_key = select(copy.id).where(copy.submission_key == scoped_key(target.id, key))
+    request.forwarded_to_id = by_key.scalar_subquery()
+    with session.no_autoflush:
+        submitted = submit_request(
+            session, target, data, source=request.source, now=now, geocoder=geocoder,
+            signer=signer, base_url=base_url, submission_key=key, ip=ip, reference=reference,
+            actor_user_id=actor_user_id,
+        )  # fmt: skip
+    if request.forwarded_to_id != submitted.request_id:
+        request.forwarded_to_id = submitted.request_id
+        session.commit()
+    return submitted

@@ -6,7 +6,6 @@ read and change through it is audited with the actor "patient".
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -157,17 +156,13 @@ def was_forwarded(request: Request) -> bool:
     return request.status is Status.CLOSED and request.closed_reason.startswith(FORWARDED)
 
 
-# The note of the closing event close_as_forwarded records, ending with the copy's reference.
-_FORWARDED_NOTE = re.compile(rf"{FORWARDED} .+ \(([0-9A-Z]{{4}}-[0-9A-Z]{{4}})\)")
-
-
 def forwarded_copy(session: Session, request: Request) -> Request | None:
     """The request a forwarded one goes on as at the other CPTS (its reference is the one to
-    give from now on); None if it was not forwarded."""
-    if not was_forwarded(request):
+    give from now on); None if it was not forwarded, or was anonymised since.
+
+    For the person's own link only: the copy belongs to the other CPTS. Read by a query rather
+    than `session.get` (which may answer from the identity map), so that a session scoped to
+    one CPTS, as a coordinator's is, never gets the other CPTS's request through it."""
+    if request.forwarded_to_id is None:
         return None
-    for event in reversed(request.events):
-        found = _FORWARDED_NOTE.fullmatch(event.note)
-        if event.to_status == Status.CLOSED.value and found:
-            return session.scalar(select(Request).where(Request.reference == found.group(1)))
-    return None
+    return session.scalar(select(Request).where(Request.id == request.forwarded_to_id))

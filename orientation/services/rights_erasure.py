@@ -48,6 +48,9 @@ def anonymise_request(session: Session, request: Request, now: datetime, reason:
     request.submission_fingerprint = None
     for event in request.events:
         event.note = ""
+    # Forwarded: the link to the copy at the other CPTS, which still names the person, would
+    # tie this anonymised request to them again (the closing note naming it is gone above).
+    request.forwarded_to_id = None
     # A message still waiting would otherwise go out with its body and recipient erased.
     withhold_queued(session, request.id, ERASED_BEFORE_SENDING)
     for message in session.scalars(select(Message).where(Message.request_id == request.id)):
