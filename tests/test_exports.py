@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from models import AuditEntry, Channel, Role, Source, Status
+from models import AuditEntry, Channel, Reason, Role, Source, Status
 from notifications.outbox import queue_message
 
 DANGEROUS = ['=HYPERLINK("http://x")', "+33 cmd", "-2+3", "@SUM(A1)"]
@@ -195,7 +195,8 @@ def test_the_message_log_export_has_channel_purpose_and_status_but_no_body(
     text = data.decode("utf-8-sig")
     assert "secret" not in text and "612345678" not in text
     rows = _csv(data)
-    assert rows[1][1:4] == ["sms", "proposal", "queued"]
+    # In the outbox page's words, not the codes (sms, proposal, queued).
+    assert rows[1][1:4] == ["SMS", "proposition au patient", "En attente d'envoi"]
 
 
 def test_staff_must_log_in_and_referrers_cannot_export(client, make_territory, make_user, auth):  # type: ignore[no-untyped-def]
@@ -233,6 +234,8 @@ def test_the_csv_opens_in_libreoffice_with_accents_and_columns_right(
     values = dict(zip(header, [c.value for c in sheet[2]], strict=True))
     assert values["noms"] == "Éloïse Cœur, =1+1 Ça"  # not at the start: harmless text
     assert values["commune"] == "Armentières"
+    assert (values["statut"], values["source"]) == ("Éligible", "Questionnaire")
+    assert values["motif"] == "Médecin parti ou à la retraite"
     assert sheet.max_column == len(header)
 
 
@@ -323,3 +326,58 @@ def test_the_filters_are_named_groups_and_the_communes_in_alphabetical_order(
     assert '<label for="statut"' not in page and '<label for="source"' not in page
     assert "<legend>Statuts</legend>" in page and "<legend>Sources</legend>" in page
     assert page.index(">Armentières<") < page.index(">Pérenchies<") < page.index(">Prémesques<")
+
+
+# Every code the export could write in a cell instead of its label.
+CODES = (
+    {m.value for m in Status}
+    | {m.name for m in Status}
+    | {m.value for m in Source}
+    | {m.value for m in Reason}
+)
+
+
+def test_request_exports_say_status_source_and_reason_in_french_words_not_codes(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    # What a coordinator reads in LibreOffice: the words of the request page, in every variant.
+    territory, _ = coordinator
+    make_request(
+        territory, status=Status.DOCTORS_CONTACTED, source=Source.PHONE, reason=Reason.MOVED,
+        created_at=datetime(2026, 4, 1, tzinfo=UTC),
+    )  # fmt: skip
+    make_request(
+        territory, status=Status.OUT_OF_TERRITORY, source=Source.API,
+        reason=Reason.CANNOT_CONTINUE, created_at=datetime(2026, 4, 2, tzinfo=UTC),
+    )  # fmt: skip
+    expected = [
+        ("Médecins sollicités", "Téléphone", "Vient d'emménager"),
+        ("Hors territoire", "Logiciel partenaire", "Ne peut plus continuer avec son médecin"),
+    ]
+    for kind in ("requests", "pseudonymised"):
+        for fmt in ("csv", "xlsx"):
+            response = _download(client, fmt=fmt, kind=kind)
+            if fmt == "csv":
+                rows = _csv(response.data)
+            else:
+                sheet = load_workbook(io.BytesIO(response.data)).active
+                rows = [
+                    ["" if v is None else v for v in r] for r in sheet.iter_rows(values_only=True)
+                ]
+            lines = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+            assert [(x["statut"], x["source"], x["motif"]) for x in lines] == expected, (kind, fmt)
+            cells = {value for row in rows[1:] for value in row if isinstance(value, str)}
+            assert not cells & CODES, (kind, fmt)
+
+
+def test_a_closed_request_reads_its_status_and_reason_in_words_and_its_closing_note_as_typed(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(
+        territory, status=Status.CLOSED, closed_reason="plus joignable",
+        created_at=datetime(2026, 4, 1, tzinfo=UTC),
+    )  # fmt: skip
+    line = dict(zip(*_csv(_download(client).data), strict=True))
+    assert (line["statut"], line["motif"]) == ("Clôturée", "Médecin parti ou à la retraite")
+    assert line["clôture"] == "plus joignable"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
 from models import Message, Person, Reason, Request, Source, Status
+from orientation import labels
 from orientation.services.audit import record
 from orientation.services.contact import display_phone
 from orientation.services.sql_hints import unindexed_on_sqlite
@@ -113,14 +114,34 @@ MESSAGE_HEADER = ["date", "canal", "objet", "statut", "tentatives", "envoyé le"
 
 
 # Plain columns, not ORM objects: building 100,000 instances would take most of the time.
-# The enums are read as the names stored (type_coerce to String) and turned into their labels
-# by a dict lookup: SQLAlchemy's Enum processing then `.value` cost about half a second per
-# 100,000 requests (three enums each, profiled), for labels the dicts below give at once.
+# The enums are read as the names stored (type_coerce to String) and turned into their French
+# labels by a dict lookup (see _Lookups): SQLAlchemy's Enum processing then `.value` cost
+# about half a second per 100,000 requests (three enums each, profiled).
 # Dates come as text formatted by the database (see _iso_minute): no datetime object is
 # parsed, made timezone-aware and formatted again for each of them.
-STATUS_LABELS = {member.name: member.value for member in Status}
-SOURCE_LABELS = {member.name: member.value for member in Source}
-REASON_LABELS = {member.name: member.value for member in Reason}
+def _labels_by_name(members: Iterable[enum.Enum], words: Mapping[Any, object]) -> dict[str, str]:
+    """The French word of each member (orientation.labels, as the pages say it), by the name
+    the database stores; resolved and made safe once per export, not per row."""
+    return {member.name: neutralise(words[member]) for member in members}
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """What a request's row looks its codes up in: the pages' words, never the codes."""
+
+    status: dict[str, str]
+    source: dict[str, str]
+    reason: dict[str, str]
+    communes: dict[str, str]
+
+    @classmethod
+    def build(cls) -> _Lookups:
+        return cls(
+            status=_labels_by_name(Status, labels.STATUS_LABELS),
+            source=_labels_by_name(Source, labels.SOURCE_LABELS),
+            reason=_labels_by_name(Reason, labels.REASON_LABELS),
+            communes={code: commune.name for code, commune in gazetteer().by_insee.items()},
+        )
 
 
 def _iso_minute(dialect: str, column: Any) -> ColumnElement[str]:
@@ -247,7 +268,7 @@ def _request_batches(
     gains little). Memory stays flat: one batch ahead at most."""
     connection = session.connection()
     dialect = connection.dialect.name
-    communes = {code: commune.name for code, commune in gazetteer().by_insee.items()}
+    lookups = _Lookups.build()
     streamed = {"yield_per": BATCH}
     requests = connection.execute(
         _requests_query(territory_ids, filters, dialect).execution_options(**streamed)
@@ -267,7 +288,7 @@ def _request_batches(
                 while person is not None and person[0] == rid:
                     household.append(person)
                     person = next(persons, None)
-                rows.append(row(request, household, communes))
+                rows.append(row(request, household, lookups))
             yield rows
 
 
@@ -295,37 +316,33 @@ def _safe(text: str | None) -> str:
 _RISKY_FIRST = frozenset("".join(FORMULA_PREFIXES) + "".join(code[0] for code in ERROR_TEXTS))
 
 
-def _request_row(
-    r: Sequence[Any], persons: Sequence[Any], communes: dict[str, str]
-) -> list[object]:
+def _request_row(r: Sequence[Any], persons: Sequence[Any], words: _Lookups) -> list[object]:
     (_rid, reference, created_at, status, source, source_tag, postal_code, insee, street,
      phone, email, is_priority, elderly, child, ald, css_ame, home_visits, reason,
      closed_reason) = r  # fmt: skip
     # The criteria as stored with the request (services/household.py), as the indicators
     # count them, even after anonymisation has coarsened the birth dates.
     return [
-        reference, created_at + "+00:00", STATUS_LABELS[status], SOURCE_LABELS[source],
-        _safe(source_tag), _safe(postal_code), communes.get(insee, ""), _safe(street),
+        reference, created_at + "+00:00", words.status[status], words.source[source],
+        _safe(source_tag), _safe(postal_code), words.communes.get(insee, ""), _safe(street),
         _french_phone(phone), _safe(email), len(persons), _safe(_names(persons)),
         _birth_dates(persons), YES_NO[is_priority], YES_NO[elderly], YES_NO[child],
-        YES_NO[ald], YES_NO[css_ame], YES_NO[home_visits], REASON_LABELS[reason],
+        YES_NO[ald], YES_NO[css_ame], YES_NO[home_visits], words.reason[reason],
         _safe(closed_reason),
     ]  # fmt: skip
 
 
-def _pseudonymised_row(
-    r: Sequence[Any], persons: Sequence[Any], communes: dict[str, str]
-) -> list[object]:
+def _pseudonymised_row(r: Sequence[Any], persons: Sequence[Any], words: _Lookups) -> list[object]:
     (rid, _reference, created_at, status, source, _tag, postal_code, insee, _street,
      _phone, _email, is_priority, elderly, child, ald, css_ame, home_visits, reason,
      _closed) = r  # fmt: skip
     day = created_at[:10]
     return [
-        rid, day, STATUS_LABELS[status], SOURCE_LABELS[source], _safe(postal_code),
-        communes.get(insee, ""), len(persons),
+        rid, day, words.status[status], words.source[source], _safe(postal_code),
+        words.communes.get(insee, ""), len(persons),
         ", ".join(age_band(None if p[3] is None else _age(p[3], day)) for p in persons),
         YES_NO[is_priority], YES_NO[elderly], YES_NO[child], YES_NO[ald], YES_NO[css_ame],
-        YES_NO[home_visits], REASON_LABELS[reason],
+        YES_NO[home_visits], words.reason[reason],
     ]  # fmt: skip
 
 
@@ -366,6 +383,10 @@ def message_rows(
 ) -> Iterator[list[object]]:
     """The message log: channel, purpose, status and dates; never bodies nor recipients."""
     yield list(MESSAGE_HEADER)
+    # In the words of the outbox page (orientation.labels); a purpose without one stays as is.
+    channels = {key: str(word) for key, word in labels.CHANNEL_LABELS.items()}
+    purposes = {key: str(word) for key, word in labels.MESSAGE_PURPOSE_LABELS.items()}
+    statuses = {key: str(word) for key, word in labels.MESSAGE_STATUS_LABELS.items()}
     query = (
         select(
             Message.created_at, Message.channel, Message.purpose, Message.status,
@@ -381,8 +402,8 @@ def message_rows(
     )  # fmt: skip
     for row in session.execute(query):
         yield [
-            row.created_at.isoformat(timespec="minutes"), row.channel.value, row.purpose,
-            row.status.value, row.attempts,
+            row.created_at.isoformat(timespec="minutes"), channels[row.channel],
+            purposes.get(row.purpose, row.purpose), statuses[row.status], row.attempts,
             row.sent_at.isoformat(timespec="minutes") if row.sent_at else "",
             row.delivered_at.isoformat(timespec="minutes") if row.delivered_at else "",
         ]  # fmt: skip
