@@ -141,7 +141,11 @@ def admin_create(email: str, full_name: str, password: str) -> None:
     except EmailTaken:
         raise click.ClickException(f"An account already uses {email}.") from None
     except PasswordTooWeak as exc:
-        raise click.ClickException(str(exc)) from None
+        # The rule's own words (accounts.check_password_policy), in a sentence saying what to do.
+        raise click.ClickException(
+            f"Mot de passe refusé : il ne respecte pas la règle « {exc} ». Aucun compte n'a été "
+            "créé : relancez la commande avec un autre mot de passe."
+        ) from None
     finally:
         session.close()
     click.echo(f"Instance administrator {email} created: log in at /connexion, then /admin.")

@@ -265,3 +265,136 @@ def test_a_person_that_is_not_an_object_or_too_many_get_one_french_message(
     person = {"first_name": "A", "last_name": "B", "birth_date": "1950-01-01"}
     errors = client.post(url, json=payload(persons=[person] * 7)).get_json()["errors"]
     assert errors == {"persons": "6 personnes au plus par demande."}
+
+
+# A value for each answer the OpenAPI document may list as required: should it start requiring
+# another, the tests below fail on the missing value (KeyError) until one is given here.
+REQUIRED_VALUES: dict[str, Any] = {
+    "postal_code": "59850",  # Nieppe, the only commune of its postal code: no commune needed
+    "reason": "moved",
+    "consent": True,
+}
+PERSON_VALUES = {"first_name": "Paul", "last_name": "Dubois", "birth_date": "1950-01-31"}
+MOBILE = "+33 6 12 34 56 78"  # phone or e-mail, one of them: said in words, not in `required`
+
+
+def _required(spec: dict[str, Any], schema: str) -> list[str]:
+    required: list[str] = spec["components"]["schemas"][schema].get("required", [])
+    return required
+
+
+def _only_required(spec: dict[str, Any]) -> dict[str, Any]:
+    """A submission of the fields the document requires and nothing else (but one contact)."""
+    person = {name: PERSON_VALUES[name] for name in _required(spec, "Person")}
+    values = {**REQUIRED_VALUES, "persons": [person]}
+    return {name: values[name] for name in _required(spec, "Submission")} | {"phone": MOBILE}
+
+
+def _on_field(errors: dict[str, str], field: str) -> bool:
+    """Whether every error is keyed on that field (persons-0-first_name is on `persons`)."""
+    return bool(errors) and all(key == field or key.startswith(f"{field}-") for key in errors)
+
+
+def test_the_openapi_document_lists_the_answers_the_validation_requires(
+    client: FlaskClient,
+) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    assert _required(spec, "Submission") == ["consent", "persons", "postal_code", "reason"]
+    assert _required(spec, "Person") == ["birth_date", "first_name", "last_name"]
+    submission = spec["components"]["schemas"]["Submission"]
+    properties = submission["properties"]
+    # A required answer has no default to fall back on, and only real choices are offered.
+    assert not any("default" in properties[name] for name in _required(spec, "Submission"))
+    assert properties["consent"]["enum"] == [True]
+    assert "" not in properties["reason"]["enum"]
+    assert properties["persons"]["minItems"] == 1
+    # What JSON Schema cannot say simply is said in words, on the fields and on the whole.
+    for contact in ("phone", "email"):
+        assert "au moins l'un des deux" in properties[contact]["description"]
+    assert "commune_insee" in properties["commune"]["description"]
+    assert "plusieurs" in properties["commune"]["description"]
+    assert "un téléphone ou une adresse e-mail" in submission["description"]
+    assert "vide est ignorée" in spec["components"]["schemas"]["Person"]["description"]
+
+
+def test_a_submission_of_only_the_required_fields_and_a_phone_is_accepted(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    response = client.post(f"/api/v1/territories/{lys.slug}/requests", json=_only_required(spec))
+    assert response.status_code == 201, response.get_json()
+    assert sorted(response.get_json()) == _required(spec, "Created")
+    request = session.scalars(select(Request)).one()
+    assert (request.commune_insee, request.phone) == ("59431", "+33612345678")
+
+
+def test_each_field_the_document_requires_missing_alone_is_a_422_on_that_field(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    complete = _only_required(spec)
+    missing: dict[str, dict[str, Any]] = {}
+    for name in _required(spec, "Submission"):
+        missing[name] = {k: v for k, v in complete.items() if k != name}
+    for name in _required(spec, "Person"):
+        person = {k: v for k, v in complete["persons"][0].items() if k != name}
+        missing[f"persons-0-{name}"] = complete | {"persons": [person]}
+    assert len(missing) == 7
+    for field, body in missing.items():
+        response = client.post(url, json=body)
+        assert response.status_code == 422, field
+        assert sorted(response.get_json()) == _required(spec, "Errors")
+        assert _on_field(response.get_json()["errors"], field), (field, response.get_json())
+    assert session.scalar(select(func.count()).select_from(Request)) == 0
+
+
+def test_the_conditional_requirements_the_document_describes_are_the_validation_s(
+    client: FlaskClient, session: Session, lys: Territory
+) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    url = f"/api/v1/territories/{lys.slug}/requests"
+    without_contact = {k: v for k, v in _only_required(spec).items() if k != "phone"}
+    refused = client.post(url, json=without_contact)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == {
+        "phone": "Indiquez un téléphone ou une adresse e-mail pour que la CPTS vous recontacte."
+    }
+    by_email = client.post(url, json=without_contact | {"email": "paul@example.fr"})
+    assert by_email.status_code == 201
+    # 59280 covers Armentières and Bois-Grenier: the commune is needed, by name or INSEE code.
+    several = _only_required(spec) | {"postal_code": "59280"}
+    no_commune = client.post(url, json=several)
+    assert no_commune.status_code == 422
+    assert list(no_commune.get_json()["errors"]) == ["commune"]
+    by_code = client.post(url, json=several | {"commune_insee": "59017"})
+    assert by_code.status_code == 201
+    sms_to_a_landline = _only_required(spec) | {
+        "phone": "03 20 00 00 00",
+        "preferred_channel": "sms",
+    }
+    assert list(client.post(url, json=sms_to_a_landline).get_json()["errors"]) == [
+        "preferred_channel"
+    ]
+    assert session.scalar(select(func.count()).select_from(Request)) == 2
+
+
+def test_the_answers_schemas_declare_the_properties_every_answer_has(
+    client: FlaskClient, lys: Territory
+) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    assert _required(spec, "Created") == ["private_link", "reference", "status"]
+    assert _required(spec, "Errors") == ["errors"]
+    assert _required(spec, "Communes") == ["communes"]
+    assert _required(spec, "Commune") == ["insee", "name"]
+    assert _required(spec, "PersonView") == ["birth_date", "first_name", "last_name"]
+    view = spec["components"]["schemas"]["RequestView"]
+    assert _required(spec, "RequestView") == sorted(view["properties"])
+    created = client.post(f"/api/v1/territories/{lys.slug}/requests", json=payload()).get_json()
+    token = created["private_link"].rsplit("/", 1)[1]
+    read = client.get(f"/api/v1/requests/{token}").get_json()
+    assert sorted(read) == _required(spec, "RequestView")
+    assert sorted(read["persons"][0]) == _required(spec, "PersonView")
+    communes = client.get("/api/v1/communes?postal_code=59280").get_json()
+    assert sorted(communes) == ["communes"]
+    assert sorted(communes["communes"][0]) == _required(spec, "Commune")

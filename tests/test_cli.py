@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from models import (
     User,
     VolunteerStatus,
 )
+from orientation.services.accounts import PasswordTooWeak, check_password_policy
 
 
 def test_init_loads_every_commune_of_the_region(runner: FlaskCliRunner) -> None:
@@ -191,3 +193,30 @@ def test_the_first_instance_admin_is_created_from_the_command_line_and_can_log_i
     assert login.status_code == 302
     assert client.get("/admin/").status_code == 200
     assert session.scalar(select(AuditEntry.action).where(AuditEntry.actor_label == "cli"))
+
+
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("court-42", "au moins 12 caractères"),
+        ("seulementdeslettres", "mélangez lettres et chiffres ou signes"),
+        ("123456789012345", "mélangez lettres et chiffres ou signes"),
+        ("Root@CPTS.example", "le mot de passe ne peut pas être l'adresse e-mail"),
+    ],
+)
+def test_a_refused_password_is_said_in_a_french_sentence_and_creates_no_account(
+    runner: FlaskCliRunner, session: Session, password: str, rule: str
+) -> None:
+    result = runner.invoke(
+        args=["admin", "create", "root@cpts.example", "--name", "Camille Admin"],
+        input=f"{password}\n{password}\n",
+    )
+    assert result.exit_code != 0
+    assert (
+        f"Mot de passe refusé : il ne respecte pas la règle « {rule} ». Aucun compte n'a été "
+        "créé : relancez la commande avec un autre mot de passe." in result.output
+    )
+    # The rule's words are the accounts service's own, not a copy that could drift.
+    with pytest.raises(PasswordTooWeak, match=f"^{rule}$"):
+        check_password_policy(password, "root@cpts.example")
+    assert session.scalar(select(func.count()).select_from(User)) == 0

@@ -1,16 +1,18 @@
 """JSON API for professional software: submit a request, read one's own, the communes of a CP.
 
 The OpenAPI 3 document is generated from the marshmallow schemas that validate submissions
-(apispec), so the description cannot drift from what the server accepts. The API has no
-cookie session, hence no CSRF; it is rate-limited per client address instead.
+(apispec), so the description cannot drift from what the server accepts: their `required` lists
+too, from the fields the validation marks as needed. The API has no cookie session, hence no
+CSRF; it is rate-limited per client address instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields
@@ -22,7 +24,12 @@ from orientation.db import db_session
 from orientation.extensions import csrf, limiter
 from orientation.links import LinkExpired, LinkInvalid
 from orientation.services.intake import SubmissionKeyReused
-from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, SubmissionSchema
+from orientation.services.intake_validation import (
+    NEEDED,
+    IntakeInvalid,
+    SpamSuspected,
+    SubmissionSchema,
+)
 from orientation.services.patient_link import audit_read, request_of_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -31,42 +38,69 @@ csrf.exempt(bp)
 API_LIMIT = "30 per minute;300 per hour"
 
 
+# The answers' schemas (they only dump): `required` marks what every answer carries.
 class CreatedSchema(Schema):
-    reference = fields.String(metadata={"example": "K7QM-4T2X"})
-    status = fields.String(metadata={"enum": ["eligible", "out_of_territory"]})
-    private_link = fields.String(metadata={"description": "Lien privé de suivi (signé)"})
+    reference = fields.String(required=True, metadata={"example": "K7QM-4T2X"})
+    status = fields.String(required=True, metadata={"enum": ["eligible", "out_of_territory"]})
+    private_link = fields.String(
+        required=True, metadata={"description": "Lien privé de suivi (signé)"}
+    )
 
 
 class ErrorsSchema(Schema):
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
-        metadata={"description": "Un message en français par champ invalide"},
+        required=True,
+        metadata={
+            "description": "Un message en français par champ invalide, sous le nom du champ "
+            "(persons-0-birth_date pour la date de naissance de la première personne)"
+        },
     )
 
 
 class PersonViewSchema(Schema):
-    first_name = fields.String()
-    last_name = fields.String()
-    birth_date = fields.Date(allow_none=True)
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    birth_date = fields.Date(required=True, allow_none=True)
 
 
 class RequestViewSchema(Schema):
-    reference = fields.String()
-    status = fields.String()
-    territory = fields.String()
-    commune = fields.String()
-    created_at = fields.DateTime()
-    persons = fields.List(fields.Nested(PersonViewSchema))
+    reference = fields.String(required=True)
+    status = fields.String(required=True)
+    territory = fields.String(required=True)
+    commune = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    persons = fields.List(fields.Nested(PersonViewSchema), required=True)
 
 
 class CommuneSchema(Schema):
-    insee = fields.String()
-    name = fields.String()
+    insee = fields.String(required=True)
+    name = fields.String(required=True)
 
 
 class CommunesSchema(Schema):
-    communes = fields.List(fields.Nested(CommuneSchema))
+    communes = fields.List(fields.Nested(CommuneSchema), required=True)
+
+
+class _Converter(OpenAPIConverter):
+    """apispec's converter, with the fields the validation marks as needed in `required`."""
+
+    def fields2jsonschema(
+        self, fields: Mapping[str, Any], *, partial: bool | Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().fields2jsonschema(fields, partial=partial)
+        needed = {f.data_key or name for name, f in fields.items() if f.metadata.get(NEEDED)}
+        for name in needed:
+            # The blank default stands for a missing answer, which the validation refuses.
+            jsonschema["properties"][name].pop("default", None)
+        if needed:
+            jsonschema["required"] = sorted(needed.union(jsonschema.get("required", [])))
+        return jsonschema
+
+
+class _Plugin(MarshmallowPlugin):
+    Converter = _Converter
 
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -149,7 +183,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
         title="Orientation API",
         version="1",
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[_Plugin()],
         info={"description": "Demandes de médecin traitant adressées à une CPTS."},
         servers=[{"url": server_url}],
     )

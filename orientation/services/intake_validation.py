@@ -50,6 +50,13 @@ PERSON_TEXT = ("first_name", "last_name", "birth_date")
 
 REQUIRED = "Ce champ est obligatoire."
 
+# Marks, in a field's metadata, an answer the checks below refuse to go without. These fields
+# keep a blank default (the form sends blanks, and a missing answer is reported in the same round
+# as the other errors, in words about the person), so marshmallow's `required` cannot say it; the
+# OpenAPI document lists the marked fields as `required` (orientation/blueprints/api.py). Rules
+# that depend on other answers (phone or e-mail, the commune) are said in the descriptions.
+NEEDED = "needed"
+
 # The messages that speak to the person, by who fills in the form: the person (questionnaire,
 # API: software passes its messages on to them) or staff for a patient (phone line, referral).
 TO_PERSON = {
@@ -100,13 +107,18 @@ class PersonSchema(Schema):
 
     class Meta:
         unknown = EXCLUDE
+        description = "Une personne du foyer ; une personne laissée entièrement vide est ignorée."
 
-    first_name = _text("first_name", metadata={"description": "Prénom"})
-    last_name = _text("last_name", metadata={"description": "Nom"})
+    first_name = _text("first_name", metadata={"description": "Prénom", NEEDED: True})
+    last_name = _text("last_name", metadata={"description": "Nom", NEEDED: True})
     birth_date = Text(
         load_default="",
         validate=_too_long(10),
-        metadata={"description": "Date de naissance, AAAA-MM-JJ ou JJ/MM/AAAA", "format": "date"},
+        metadata={
+            "description": "Date de naissance, AAAA-MM-JJ ou JJ/MM/AAAA",
+            "format": "date",
+            NEEDED: True,
+        },
     )
     ald = Flag(load_default=False, metadata={"description": "Affection de longue durée"})
 
@@ -116,6 +128,12 @@ class SubmissionSchema(Schema):
 
     class Meta:
         unknown = EXCLUDE
+        description = (
+            "Une demande de médecin traitant. Outre les champs obligatoires : un téléphone ou "
+            "une adresse e-mail (au moins l'un des deux) ; la commune (commune ou commune_insee) "
+            "quand le code postal en couvre plusieurs ; le moyen de contact choisi "
+            "(preferred_channel) doit avoir sa coordonnée."
+        )
 
     persons = fields.List(
         fields.Nested(PersonSchema),
@@ -124,24 +142,58 @@ class SubmissionSchema(Schema):
             max=MAX_PERSONS, error=f"{MAX_PERSONS} personnes au plus par demande."
         ),
         error_messages={"invalid": "Liste de personnes attendue."},
-        metadata={"description": "1 à 6 personnes du foyer"},
+        metadata={"description": "1 à 6 personnes du foyer", "minItems": 1, NEEDED: True},
     )
-    phone = _text("phone", metadata={"description": "Téléphone (FR ou BE)"})
-    email = _text("email")
+    phone = _text(
+        "phone",
+        metadata={
+            "description": "Téléphone (FR ou BE) ; obligatoire sans e-mail : le téléphone ou "
+            "l'e-mail, au moins l'un des deux"
+        },
+    )
+    email = _text(
+        "email",
+        metadata={
+            "description": "Adresse e-mail ; obligatoire sans téléphone : le téléphone ou "
+            "l'e-mail, au moins l'un des deux"
+        },
+    )
     preferred_channel = Text(
         load_default="",
         validate=validate.OneOf(("", *CHANNELS), error="Choisissez SMS, e-mail ou téléphone."),
+        metadata={
+            "description": "sms demande un numéro de portable, email l'adresse e-mail, phone un "
+            "numéro de téléphone ; vide : choisi d'après les coordonnées données"
+        },
     )
     best_time = _text("best_time")
     street = _text("street", metadata={"description": "Numéro et rue"})
-    postal_code = _text("postal_code")
-    commune = _text("commune", metadata={"description": "Nom de la commune"})
-    commune_insee = Text(load_default="", validate=_too_long(5))
+    postal_code = _text(
+        "postal_code", metadata={"description": "Code postal, 5 chiffres", NEEDED: True}
+    )
+    commune = _text(
+        "commune",
+        metadata={
+            "description": "Nom de la commune ; obligatoire (ou commune_insee) quand le code "
+            "postal couvre plusieurs communes : /api/v1/communes?postal_code= les donne"
+        },
+    )
+    commune_insee = Text(
+        load_default="",
+        validate=_too_long(5),
+        metadata={"description": "Code INSEE de la commune, à la place de son nom"},
+    )
     reason = Text(
         load_default="",
         validate=validate.OneOf(
             ("", *(r.value for r in Reason)), error="Choisissez une raison dans la liste."
         ),
+        # The blank choice is the form's "choose" line, refused as missing, not an answer.
+        metadata={
+            "description": "Pourquoi la personne cherche un médecin traitant",
+            "enum": [r.value for r in Reason],
+            NEEDED: True,
+        },
     )
     reason_detail = _text("reason_detail")
     already_sees_gp = Flag(load_default=False)
@@ -151,7 +203,10 @@ class SubmissionSchema(Schema):
     language = _text("language")
     css_ame = Flag(load_default=False, metadata={"description": "CSS ou AME"})
     comment = _text("comment")
-    consent = Flag(load_default=False, metadata={"description": "Accord RGPD (obligatoire)"})
+    consent = Flag(
+        load_default=False,
+        metadata={"description": "Accord RGPD : obligatoire, true", "enum": [True], NEEDED: True},
+    )
     agrees_to_survey = Flag(load_default=False)
     source_tag = _text("source_tag")
     website = _text("website", metadata={"description": "Laisser vide (anti-robots)"})
