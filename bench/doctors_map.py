@@ -34,8 +34,9 @@ from models import (
     utcnow,
 )
 from models.engine import make_sessionmaker
+from orientation.services.doctor_availability import is_accepting, is_stale
 from orientation.services.doctor_map import MapFilters, map_geojson
-from orientation.services.doctors import is_accepting, is_stale, rpps_with_key
+from orientation.services.doctors import rpps_with_key
 from orientation.services.overview import availability_cutoff
 from orientation.services.territories import TerritoryInput, add_territory
 

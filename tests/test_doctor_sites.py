@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -164,6 +165,98 @@ def test_a_site_that_cannot_be_geocoded_is_kept_flagged_then_placed_by_hand(
     )
 
 
+HAND_POINT = (50.6912, 2.8799)  # in Armentières, away from the commune's point
+
+
+def shown_site_form(page: str, site: DoctorSite) -> dict[str, str]:
+    """The site's edit form as the doctor's page shows it: what a click on save posts."""
+    prefix = f"s{site.id}-"
+    fields = re.findall(rf'name="({prefix}site_\w+)"[^>]*?value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in fields}
+
+
+def map_sites(client: FlaskClient) -> list[tuple[float, float]]:
+    """The secondary sites drawn on the doctors' map, as (lat, lon)."""
+    return [(lat, lon) for _, lon, lat, _ in client.get("/espace/carte.json").get_json()["sites"]]
+
+
+@pytest.fixture
+def hand_placed_site(
+    client: FlaskClient,
+    session: Session,
+    coordinator: Territory,
+    make_doctor: Callable[..., Doctor],
+) -> tuple[Doctor, DoctorSite]:
+    """A secondary site in Armentières (a known commune) moved by hand off the commune's point."""
+    doctor = make_doctor(coordinator, insee=HOUPLINES)
+    client.post(
+        f"/espace/medecins/{doctor.id}/sites",
+        data=site_form(
+            site_address="3 place du Général de Gaulle",
+            site_postal_code="59280",
+            site_commune="Armentières",
+        ),
+    )
+    [site] = sites(session, doctor)
+    client.post(
+        f"/espace/medecins/{doctor.id}/sites/{site.id}/placer",
+        data={"lat": str(HAND_POINT[0]), "lon": str(HAND_POINT[1])},
+    )
+    assert map_sites(client) == [HAND_POINT]
+    return doctor, site
+
+
+def test_saving_a_hand_placed_site_as_shown_keeps_it_where_it_was_placed(
+    client: FlaskClient, session: Session, hand_placed_site: tuple[Doctor, DoctorSite]
+) -> None:
+    doctor, site = hand_placed_site
+    page = client.get(f"/espace/medecins/{doctor.id}").get_data(as_text=True)
+    hint = "Placé à la main sur la carte : ce point reste tant que l'adresse ne change pas."
+    assert hint in html.unescape(page)
+    form = shown_site_form(page, site)
+    assert form[f"s{site.id}-site_commune"] == "Armentières"
+    saved = client.post(
+        f"/espace/medecins/{doctor.id}/sites/{site.id}", data=form, follow_redirects=True
+    )
+    assert "Site secondaire modifié." in saved.get_data(as_text=True)
+    assert map_sites(client) == [HAND_POINT]  # not back on Armentières' point
+    [site] = sites(session, doctor)
+    assert site.location_precision is LocationPrecision.MANUAL
+    # Nothing changed, so the history says nothing either.
+    actions = session.scalars(
+        select(DoctorEvent.action).where(DoctorEvent.doctor_id == doctor.id)
+    ).all()
+    assert "site_updated" not in actions
+
+
+@pytest.mark.parametrize(
+    ("changed", "insee"),
+    [
+        ({"site_address": "5 rue Nationale"}, ARMENTIERES),
+        ({"site_postal_code": "59930", "site_commune": "La Chapelle-d'Armentières"}, CHAPELLE),
+    ],
+    ids=["street", "postal-code-and-commune"],
+)
+def test_a_new_address_for_a_hand_placed_site_places_it_again_from_the_address(
+    client: FlaskClient,
+    session: Session,
+    hand_placed_site: tuple[Doctor, DoctorSite],
+    changed: dict[str, str],
+    insee: str,
+) -> None:
+    doctor, site = hand_placed_site
+    page = client.get(f"/espace/medecins/{doctor.id}").get_data(as_text=True)
+    form = shown_site_form(page, site) | {f"s{site.id}-{k}": v for k, v in changed.items()}
+    client.post(f"/espace/medecins/{doctor.id}/sites/{site.id}", data=form)
+    commune = gazetteer().get(insee)
+    assert commune is not None
+    assert map_sites(client) == [(round(commune.lat, 5), round(commune.lon, 5))]
+    [site] = sites(session, doctor)
+    assert (site.commune_insee, site.location_precision) == (insee, LocationPrecision.COMMUNE)
+    page = client.get(f"/espace/medecins/{doctor.id}").get_data(as_text=True)
+    assert "Placé à la main" not in page
+
+
 def test_another_cpts_doctors_site_is_a_404(
     client: FlaskClient,
     session: Session,
@@ -296,6 +389,27 @@ def test_the_survey_file_takes_a_second_site_in_numbered_columns_and_reimports_c
     assert sites(session, doctor) == []
     event = session.scalars(select(DoctorEvent).order_by(DoctorEvent.id.desc())).first()
     assert event is not None and event.changes["sites"] == [["12 rue de Lille 59280"], []]
+
+
+def test_importing_the_survey_file_again_keeps_a_site_placed_by_hand(
+    client: FlaskClient, session: Session, coordinator: Territory
+) -> None:
+    rpps = rpps_with_key("3000000004")
+    row = f"{rpps};Lefèvre;Hélène;59116;Houplines;oui;3;12 rue de Lille;59280;Armentières;;"
+    run(session, coordinator, survey(row))
+    doctor = session.scalars(select(Doctor)).one()
+    [site] = sites(session, doctor)
+    client.post(
+        f"/espace/medecins/{doctor.id}/sites/{site.id}/placer",
+        data={"lat": str(HAND_POINT[0]), "lon": str(HAND_POINT[1])},
+    )
+    [site] = sites(session, doctor)  # as the import reads it: placed by hand
+    assert site.location_precision is LocationPrecision.MANUAL
+    # The same row again (no coordinates: the survey does not know the hand placement).
+    assert run(session, coordinator, survey(row)) == (0, 0, 1, [])
+    assert map_sites(client) == [HAND_POINT]
+    [kept] = sites(session, doctor)
+    assert (kept.id, kept.location_precision) == (site.id, LocationPrecision.MANUAL)
 
 
 def test_a_bad_second_site_rejects_its_row_with_the_reason(

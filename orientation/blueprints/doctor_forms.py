@@ -29,15 +29,10 @@ from orientation.services.contact import (
     normalise_email,
     normalise_phone,
 )
+from orientation.services.doctor_availability import availability_errors, paris_date
 from orientation.services.doctor_refresh import AvailabilityAnswer
 from orientation.services.doctor_sites import SiteInput
-from orientation.services.doctors import (
-    DoctorError,
-    DoctorInput,
-    availability_errors,
-    check_rpps,
-    paris_date,
-)
+from orientation.services.doctors import DoctorError, DoctorInput, check_rpps
 
 ACCEPTING_CHOICES = [
     SelectChoice(Accepting.YES.value, "Oui, j'accepte de nouveaux patients"),

@@ -34,6 +34,7 @@ from orientation.services.contact import (
     normalise_email,
     normalise_phone,
 )
+from orientation.services.doctor_availability import AVAILABILITY_FIELDS
 from orientation.services.doctor_sites import (
     SITE_FIELDS,
     SiteInput,
@@ -45,7 +46,6 @@ from orientation.services.doctor_sites import (
     territory_sites,
 )
 from orientation.services.doctors import (
-    AVAILABILITY_FIELDS,
     DOCTOR_FIELDS,
     DoctorError,
     DoctorInput,

@@ -17,7 +17,8 @@ from models import (
     Territory,
     VolunteerStatus,
 )
-from orientation.services.doctors import is_accepting, is_placed, is_stale
+from orientation.services.doctor_availability import is_accepting, is_stale
+from orientation.services.doctors import is_placed
 from orientation.services.overview import availability_cutoff
 
 

@@ -25,7 +25,8 @@ from models import (
 )
 from notifications.outbox import queue_message
 from orientation.links import LIFETIMES, LinkPurpose, LinkSigner
-from orientation.services.doctors import contact_route, paris_date, record_change
+from orientation.services.doctor_availability import paris_date
+from orientation.services.doctors import contact_route, record_change
 from orientation.services.message_templates import render_for_territory
 from orientation.services.overview import availability_cutoff
 

@@ -22,6 +22,7 @@ from orientation.services.doctors import (
     DoctorError,
     Location,
     check_coordinates,
+    keeps_hand_placement,
     locate,
     record_change,
 )
@@ -56,14 +57,32 @@ def _check(data: SiteInput) -> None:
         raise DoctorError("site_lat", "Indiquez la latitude et la longitude, ou aucune des deux.")
 
 
+def _same_place(site: DoctorSite, data: SiteInput, location: Location) -> bool:
+    """The input gives the site's address again (street, postal code and commune)."""
+    # A site not yet flushed has None where the table's default will put "".
+    return (
+        " ".join((site.address or "").lower().split()) == " ".join(data.address.lower().split())
+        and (site.postal_code or "") == data.postal_code.strip()
+        and site.commune_insee == location.insee
+    )
+
+
 def apply_site(site: DoctorSite, data: SiteInput, location: Location) -> dict[str, Any]:
-    """Copy the input onto the site; a hand placement survives an input without a point."""
+    """Copy the input onto the site; a hand placement survives an input that does not move
+    the site: the same address without a point (the edit form saved as shown), the same
+    point again, or a new address that cannot be placed (the hand point is all we know)."""
     changes: dict[str, Any] = {}
     values: dict[str, Any] = {
         "address": data.address.strip()[:300],
         "postal_code": data.postal_code.strip()[:5],
     }
-    keep_manual = site.location_precision is LocationPrecision.MANUAL and location.lat is None
+    keep_manual = keeps_hand_placement(
+        site.location_precision,
+        (site.lat, site.lon),
+        location,
+        point_given=data.lat is not None,
+        unmoved=_same_place(site, data, location) or location.precision is LocationPrecision.NONE,
+    )
     if not keep_manual:
         values.update(
             commune_insee=location.insee,
@@ -249,14 +268,6 @@ def locate_sites(gazetteer: Gazetteer, sites: list[SiteInput]) -> list[Location]
         except DoctorError as exc:
             raise DoctorError(exc.field, f"site {n} : {exc.message}") from None
     return located
-
-
-def _same_place(site: DoctorSite, data: SiteInput, location: Location) -> bool:
-    return (
-        " ".join(site.address.lower().split()) == " ".join(data.address.lower().split())
-        and site.postal_code == data.postal_code
-        and site.commune_insee == location.insee
-    )
 
 
 def sync_sites(

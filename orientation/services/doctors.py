@@ -1,7 +1,8 @@
 """The registry of GPs of a territory: checks, saving with an event per change, ranking input.
 
 Services take the session (scoped to the territory in staff views) and the clock; they know
-nothing of Flask. Every change to a doctor is a DoctorEvent naming its source.
+nothing of Flask. Every change to a doctor is a DoctorEvent naming its source. What the
+availability answers mean (accepting today, stale, their checks) is in doctor_availability.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,9 +27,8 @@ from models import (
     VolunteerStatus,
 )
 from orientation.services.contact import display_phone, is_mobile
+from orientation.services.doctor_availability import AVAILABILITY_FIELDS, is_accepting, is_stale
 from orientation.services.overview import availability_cutoff
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 class DoctorError(ValueError):
@@ -132,6 +131,28 @@ def locate(
     return Location(None, None, None, LocationPrecision.NONE)
 
 
+def keeps_hand_placement(
+    precision: LocationPrecision | None,
+    point: tuple[float | None, float | None],
+    location: Location,
+    *,
+    point_given: bool,
+    unmoved: bool,
+) -> bool:
+    """Whether a point placed by hand survives an input (the doctor's card, a secondary site).
+
+    It does when the input does not move the place: no point given and `unmoved` (the
+    caller's judgment that the address is the same, as when a form is saved as shown), or
+    the same point given again (importing the export back). Otherwise the input's location
+    replaces it: saving a commune's centre over a hand placement would lose it for nothing.
+    """
+    if precision is not LocationPrecision.MANUAL:
+        return False
+    if point_given:
+        return (location.lat, location.lon) == point
+    return unmoved
+
+
 @dataclass
 class DoctorInput:
     """What a coordinator or an import says about a doctor."""
@@ -161,18 +182,6 @@ class DoctorInput:
     coordinator_note: str = ""
 
 
-# Fields that describe availability: changing them is a (re)confirmation of availability.
-AVAILABILITY_FIELDS = (
-    "volunteer_status",
-    "accepting",
-    "paused_until",
-    "capacity_left",
-    "accepts_under_6",
-    "accepts_elderly_dependent",
-    "accepts_ald_followup",
-    "home_visits",
-    "home_visit_radius_km",
-)
 DOCTOR_FIELDS = (
     "first_name",
     "last_name",
@@ -239,12 +248,13 @@ def apply_input(
         if before != value:
             changes[name] = (before, value)
             setattr(doctor, name, value)
-    # A hand placement survives an input that does not move the practice: no point given in
-    # the same commune (saving the card), or the same point again (importing the export).
-    same_point = data.lat is not None and (location.lat, location.lon) == (doctor.lat, doctor.lon)
-    same_commune = data.lat is None and location.insee == doctor.commune_insee
-    keep_manual = doctor.location_precision is LocationPrecision.MANUAL and (
-        same_point or same_commune
+    # The card's practice has not moved while it stays in the same commune.
+    keep_manual = keeps_hand_placement(
+        doctor.location_precision,
+        (doctor.lat, doctor.lon),
+        location,
+        point_given=data.lat is not None,
+        unmoved=location.insee == doctor.commune_insee,
     )
     if not keep_manual:
         for name, value in (
@@ -357,70 +367,6 @@ def unreachable_reason(doctor: Doctor) -> str:
             "SMS. Ajoutez un e-mail ou un numéro de portable sur sa fiche."
         )
     return f"{doctor.display_name} n'a ni e-mail ni téléphone enregistré."
-
-
-def availability_errors(
-    accepting: Accepting,
-    paused_until: date | None,
-    capacity_left: int | None,
-    home_visits: bool,
-    home_visit_radius_km: float | None,
-    *,
-    today: date,
-    kept: Doctor | None = None,
-) -> dict[str, str]:
-    """French messages by field for an answer that cannot be meant as given.
-
-    `kept` is the doctor as stored: a value the card already holds is not refused (places
-    used up by patients taken, a pause that has since ended), so a coordinator can save the
-    card unchanged; the doctor's own form passes None and every answer is checked.
-    """
-    errors: dict[str, str] = {}
-    if (
-        accepting is Accepting.PAUSED
-        and paused_until is not None
-        and paused_until <= today
-        and not (kept is not None and kept.paused_until == paused_until)
-    ):
-        errors["paused_until"] = "La fin de la pause doit être une date à venir."
-    if (
-        accepting is Accepting.YES
-        and (capacity_left or 0) < 1
-        and not (kept is not None and kept.accepting is Accepting.YES and kept.capacity_left == 0)
-    ):
-        errors["capacity_left"] = (
-            "Indiquez combien de nouveaux patients peuvent être acceptés (au moins 1)."
-        )
-    if (
-        home_visits
-        and (home_visit_radius_km or 0) <= 0
-        and not (kept is not None and kept.home_visits and kept.home_visit_radius_km <= 0)
-    ):
-        errors["home_visit_radius_km"] = "Indiquez le rayon des visites à domicile (plus de 0 km)."
-    return errors
-
-
-def paris_date(moment: datetime) -> date:
-    """The date in France of an instant: dates shown or checked follow the French calendar."""
-    return moment.astimezone(PARIS).date()
-
-
-def is_accepting(doctor: Doctor, today: date) -> bool:
-    """Takes new patients today: an active volunteer who said yes, or whose pause is over."""
-    if not doctor.active or doctor.volunteer_status is not VolunteerStatus.VOLUNTEER:
-        return False
-    if doctor.accepting is Accepting.YES:
-        return True
-    return (
-        doctor.accepting is Accepting.PAUSED
-        and doctor.paused_until is not None
-        and doctor.paused_until <= today
-    )
-
-
-def is_stale(doctor: Doctor, cutoff: datetime) -> bool:
-    """Availability not confirmed within the refresh period."""
-    return doctor.confirmed_at is None or doctor.confirmed_at < cutoff
 
 
 def is_placed(doctor: Doctor) -> bool:

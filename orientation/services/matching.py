@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from geo.communes import gazetteer
 from geo.ranking import MAIN_SITE, DoctorIndex, DoctorPoint, Exclusion, PatientNeeds
 from models import Doctor, DoctorSite, Request, Territory, VolunteerStatus
-from orientation.services.doctors import doctor_points
+from orientation.services.doctors import contact_route, doctor_points, unreachable_reason
 
 # Shown to coordinators for each doctor left out (services know nothing of Flask-Babel).
 EXCLUSION_LABELS: dict[Exclusion, str] = {
@@ -46,6 +46,13 @@ class RankedDoctor:
         if self.site is None:
             return f"{self.doctor.practice_address} {self.doctor.postal_code}".strip()
         return f"{self.site.address} {self.site.postal_code}".strip()
+
+    @property
+    def unreachable(self) -> str:
+        """Why no message can reach this doctor (a landline and no e-mail...), in French;
+        empty when one can. Such a doctor stays in the ranking, in its place: the coordinator
+        may phone them and propose them to the patient, but cannot ask them from the page."""
+        return "" if contact_route(self.doctor) is not None else unreachable_reason(self.doctor)
 
 
 @dataclass(frozen=True)
