@@ -29,7 +29,12 @@ from orientation.services.proposal import full_address
 from orientation.services.workflow import change_status, record_event
 from tests.conftest import AuthActions
 
-TODAY = utcnow().strftime("%d/%m/%Y")
+
+def today() -> str:
+    """Today as the pages write it: the Paris day, read when asked (a run may cross midnight)."""
+    return in_paris(utcnow()).strftime("%d/%m/%Y")
+
+
 # What changes a request: none of it is offered once it is settled.
 ACTION_LABELS = (
     "Solliciter les médecins cochés",
@@ -110,7 +115,7 @@ def test_a_closed_request_says_since_when_and_offers_no_form_that_changes_it(
     assert all(label in _page(client, request) for label in ACTION_LABELS[:4])
     client.post(f"/espace/demandes/{request.id}/cloture", data={"reason": "A trouvé seule"})
     page = _page(client, request)
-    assert f"Demande clôturée le {TODAY} : plus d'action possible." in page
+    assert f"Demande clôturée le {today()} : plus d'action possible." in page
     assert "Raison : A trouvé seule." in page
     assert not any(label in page for label in ACTION_LABELS)
     assert "Enregistrer l'appel" not in page
@@ -150,7 +155,7 @@ def test_every_action_on_a_closed_request_is_refused_with_the_reason_and_changes
         follow_redirects=True,
     )
     page = html.unescape(response.get_data(as_text=True))
-    assert page.count(f"Demande clôturée le {TODAY} : plus d'action possible.") == 2  # + flash
+    assert page.count(f"Demande clôturée le {today()} : plus d'action possible.") == 2  # + flash
     assert "statut éligible" not in page and "déjà terminée" not in page
     session.expire_all()
     assert request.status is Status.CLOSED
@@ -169,7 +174,8 @@ def test_the_map_gets_the_closed_request_refusal_as_json(
         f"/espace/demandes/{request.id}/position", json={"lat": 50.7, "lon": 2.9}
     )
     assert response.status_code == 409
-    assert response.get_json()["error"] == f"Demande clôturée le {TODAY} : plus d'action possible."
+    ended = f"Demande clôturée le {today()} : plus d'action possible."
+    assert response.get_json()["error"] == ended
     session.refresh(request)
     assert request.lat == 50.688
 
@@ -181,7 +187,7 @@ def test_a_withdrawn_request_says_so(
     change_status(request, Status.WITHDRAWN, now=utcnow(), actor_label="patient")
     session.commit()
     page = _page(client, request)
-    assert f"Demande retirée le {TODAY} : plus d'action possible." in page
+    assert f"Demande retirée le {today()} : plus d'action possible." in page
     assert not any(label in page for label in ACTION_LABELS)
     assert "Enregistrer l'appel" not in page
 
@@ -193,7 +199,7 @@ def test_an_oriented_request_only_lets_the_coordinator_note_a_call_back(
     assert _send(client, request, doctor, "a1a1a1a1a1a1a1a1")[0] == 302
     client.post(f"/espace/demandes/{request.id}/orientee", data={"doctor_id": str(doctor.id)})
     page = _page(client, request)
-    assert f"Demande orientée le {TODAY} : plus d'action possible." in page
+    assert f"Demande orientée le {today()} : plus d'action possible." in page
     assert not any(label in page for label in ACTION_LABELS)
     assert "Appel au patient (suivi)" in page and "Enregistrer l'appel" in page
     assert "joint, accepte la proposition" not in page  # nothing left to propose

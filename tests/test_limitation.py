@@ -32,6 +32,7 @@ from orientation.links import LinkPurpose, LinkSigner
 from orientation.services.cascade import advance_cascades, start_cascade
 from orientation.services.doctor_contacts import Links
 from orientation.services.followup import send_follow_ups
+from orientation.services.local_time import in_paris
 from orientation.services.rights import RightKind, process_rights_request
 from orientation.services.survey import send_surveys
 from orientation.services.workflow import change_status
@@ -143,7 +144,7 @@ def test_the_page_shows_the_banner_keeps_the_answers_and_offers_no_action(
     assert all(label in before for label in actions)
     _limit(client, request)
     page = _page(client, f"/espace/demandes/{request.id}")
-    today = utcnow().strftime("%d/%m/%Y")
+    today = in_paris(utcnow()).strftime("%d/%m/%Y")  # the page writes the Paris day
     assert f"Traitement limité depuis le {today} (demande du patient)" in page
     assert not any(label in page for label in actions)
     assert "data-patient-move-url" not in page  # the map's marker cannot be dragged
