@@ -62,8 +62,8 @@ def test_the_csv_export_has_a_bom_semicolons_accents_and_one_line_per_request(
     assert line["téléphone"] == "06 12 34 56 78"
     assert line["70 ans et plus"] == "oui" and line["moins de 6 ans"] == "oui"
     assert line["commune"] == "Armentières"
-    # Dates as the database formats them (UTC), the same on SQLite and PostgreSQL.
-    assert line["date de la demande"] == "2026-03-04T09:00+00:00"
+    # Paris time with its offset, as the database formats it, the same on both databases.
+    assert line["date de la demande"] == "2026-03-04T10:00+01:00"
     assert line["dates de naissance"] == "1950-02-01, 2023-01-01"
 
 
@@ -116,7 +116,7 @@ def test_an_age_band_changes_on_the_birthday_not_the_day_before(client, coordina
     for day in (1, 2):
         make_request(
             territory, persons=[("Marcel", "Dupont", born)],
-            created_at=datetime(2026, 6, day, 23, 30, tzinfo=UTC),
+            created_at=datetime(2026, 6, day, 21, 30, tzinfo=UTC),  # 23:30 in Paris
         )  # fmt: skip
     rows = _csv(_download(client, kind="pseudonymised").data)
     bands = [row[rows[0].index("tranches d'âge")] for row in rows[1:]]
@@ -381,3 +381,59 @@ def test_a_closed_request_reads_its_status_and_reason_in_words_and_its_closing_n
     line = dict(zip(*_csv(_download(client).data), strict=True))
     assert (line["statut"], line["motif"]) == ("Clôturée", "Médecin parti ou à la retraite")
     assert line["clôture"] == "plus joignable"
+
+
+# 00:30 on 1 December in Paris, still 30 November in UTC.
+PARIS_DECEMBER_FIRST = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+
+
+def test_a_request_made_just_after_paris_midnight_is_in_the_export_of_the_paris_day(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, persons=[("Minuit", "Passé", None)], created_at=PARIS_DECEMBER_FIRST)
+    december = _csv(_download(client, du="2026-12-01", au="2026-12-31").data)
+    november = _csv(_download(client, du="2026-11-01", au="2026-11-30").data)
+    assert len(november) == 1  # the header only
+    line = dict(zip(december[0], december[1], strict=True))
+    assert line["noms"] == "Minuit Passé"
+    assert line["date de la demande"] == "2026-12-01T00:30+01:00"
+
+
+def test_a_summer_request_reads_in_paris_summer_time_in_csv_and_xlsx(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, created_at=datetime(2026, 7, 14, 22, 5, tzinfo=UTC))
+    make_request(territory, created_at=datetime(2026, 10, 25, 0, 59, tzinfo=UTC))  # before 3:00
+    make_request(territory, created_at=datetime(2026, 10, 25, 1, 0, tzinfo=UTC))  # winter again
+    rows = _csv(_download(client).data)
+    dates = [row[rows[0].index("date de la demande")] for row in rows[1:]]
+    assert dates == ["2026-07-15T00:05+02:00", "2026-10-25T02:59+02:00", "2026-10-25T02:00+01:00"]
+    sheet = load_workbook(io.BytesIO(_download(client, fmt="xlsx").data)).active
+    assert [row[1].value for row in sheet.iter_rows(min_row=2)] == dates
+
+
+def test_the_pseudonymised_export_gives_the_paris_day_of_the_request(
+    client, coordinator, make_request
+):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    make_request(territory, created_at=PARIS_DECEMBER_FIRST)
+    make_request(territory, created_at=datetime(2026, 6, 30, 22, 10, tzinfo=UTC))  # 1 July
+    rows = _csv(_download(client, kind="pseudonymised").data)
+    days = [row[rows[0].index("date de la demande")] for row in rows[1:]]
+    assert days == ["2026-12-01", "2026-07-01"]
+
+
+def test_the_message_log_gives_paris_times_and_follows_paris_days(client, coordinator, session):  # type: ignore[no-untyped-def]
+    territory, _ = coordinator
+    message = queue_message(
+        session, territory_id=territory.id, channel=Channel.SMS, recipient="+33612345678",
+        body="Bonjour", purpose="proposal", idempotency_key="k-midnight",
+    )  # fmt: skip
+    message.created_at = PARIS_DECEMBER_FIRST
+    session.commit()
+    december = _csv(_download(client, kind="messages", du="2026-12-01", au="2026-12-31").data)
+    november = _csv(_download(client, kind="messages", du="2026-11-01", au="2026-11-30").data)
+    assert [row[0] for row in december[1:]] == ["2026-12-01T00:30+01:00"]
+    assert len(november) == 1

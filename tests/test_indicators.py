@@ -23,6 +23,7 @@ from orientation.services.followup import FollowUpAnswer, answer_follow_up
 from orientation.services.indicators import Period, compute
 from orientation.services.intake import submit_request
 from orientation.services.intake_validation import IntakeData, PersonData
+from orientation.services.local_time import in_paris
 from orientation.services.request_case import override_territory
 from orientation.services.rights_erasure import anonymise_request
 from orientation.services.workflow import change_status
@@ -214,7 +215,7 @@ def _expected(session: Session, territories: list[Territory], period: Period) ->
 
     months: dict[str, int] = {}
     for r in requests:
-        key = r.created_at.strftime("%Y-%m")
+        key = in_paris(r.created_at).strftime("%Y-%m")  # Paris months, as the pages say
         months[key] = months.get(key, 0) + 1
     oriented = [r for r in requests if r.status is Status.ORIENTED]
     return {
@@ -415,3 +416,24 @@ def test_the_migration_fills_the_stored_columns_from_the_persons_and_events(seed
     assert stored() == before
     assert answers() == answers_before
     assert all(len(key) == 32 for key in session.scalars(select(SurveyAnswer.key)))
+
+
+def test_a_request_just_after_paris_midnight_counts_in_the_paris_month(
+    session, make_territory, make_request
+):  # type: ignore[no-untyped-def]
+    territory = make_territory()
+    make_request(territory, created_at=datetime(2026, 11, 30, 23, 30, tzinfo=UTC))  # 1 Dec, 00:30
+    make_request(territory, created_at=datetime(2026, 11, 30, 22, 30, tzinfo=UTC))  # 30 Nov, 23:30
+    december = compute(session, [territory], Period(date(2026, 12, 1), date(2026, 12, 31)), NOW)
+    november = compute(session, [territory], Period(date(2026, 11, 1), date(2026, 11, 30)), NOW)
+    autumn = compute(session, [territory], Period(date(2026, 11, 15), date(2026, 12, 15)), NOW)
+    assert (december.requests, december.by_month) == (1, {"2026-12": 1})
+    assert (november.requests, november.by_month) == (1, {"2026-11": 1})
+    assert autumn.by_month == {"2026-11": 1, "2026-12": 1}
+
+
+def test_a_period_starts_and_ends_at_paris_midnight_in_winter_and_in_summer() -> None:
+    assert Period(date(2026, 1, 1), date(2026, 7, 31)).start == datetime(
+        2025, 12, 31, 23, tzinfo=UTC
+    )
+    assert Period(date(2026, 1, 1), date(2026, 7, 31)).end == datetime(2026, 7, 31, 22, tzinfo=UTC)

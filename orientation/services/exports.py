@@ -13,14 +13,25 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, TypeVar
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES
-from sqlalchemy import ColumnElement, Select, String, func, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Interval,
+    Select,
+    String,
+    case,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from geo.communes import gazetteer
@@ -28,6 +39,7 @@ from models import Message, Person, Reason, Request, Source, Status
 from orientation import labels
 from orientation.services.audit import record
 from orientation.services.contact import display_phone
+from orientation.services.local_time import in_paris, paris_offsets
 from orientation.services.sql_hints import unindexed_on_sqlite
 
 BATCH = 1000
@@ -117,7 +129,7 @@ MESSAGE_HEADER = ["date", "canal", "objet", "statut", "tentatives", "envoyé le"
 # The enums are read as the names stored (type_coerce to String) and turned into their French
 # labels by a dict lookup (see _Lookups): SQLAlchemy's Enum processing then `.value` cost
 # about half a second per 100,000 requests (three enums each, profiled).
-# Dates come as text formatted by the database (see _iso_minute): no datetime object is
+# Dates come as text formatted by the database (see _paris_minute): no datetime object is
 # parsed, made timezone-aware and formatted again for each of them.
 def _labels_by_name(members: Iterable[enum.Enum], words: Mapping[Any, object]) -> dict[str, str]:
     """The French word of each member (orientation.labels, as the pages say it), by the name
@@ -144,11 +156,35 @@ class _Lookups:
         )
 
 
-def _iso_minute(dialect: str, column: Any) -> ColumnElement[str]:
-    """A UTC timestamp as 'YYYY-MM-DDTHH:MM' text, formatted by the database."""
-    if dialect == "sqlite":  # stored as UTC text: 'YYYY-MM-DD HH:MM:SS.ffffff'
-        return func.strftime("%Y-%m-%dT%H:%M", column, type_=String)
-    return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI', type_=String)
+def _paris_minute(dialect: str, column: Any, start: datetime, end: datetime) -> ColumnElement[str]:
+    """A UTC timestamp of [start, end) as Paris's clocks read it, with the offset
+    ('YYYY-MM-DDTHH:MM+01:00'), formatted by the database.
+
+    SQLite has no time-zone database: Paris's offsets over the period come from zoneinfo
+    (local_time.paris_offsets, summer time included), one CASE branch per stretch of constant
+    offset, the same on PostgreSQL so that both say the same. Timestamps of rows outside the
+    period are never asked for."""
+    offsets = paris_offsets(start, end)
+
+    def formatted(offset: timedelta) -> ColumnElement[str]:
+        seconds = int(offset.total_seconds())
+        sign, minutes = "+" if seconds >= 0 else "-", abs(seconds) // 60
+        label = literal_column(f"'{sign}{minutes // 60:02d}:{minutes % 60:02d}'", String)
+        if dialect == "sqlite":  # stored as UTC text: 'YYYY-MM-DD HH:MM:SS.ffffff'
+            shift = literal_column(f"'{seconds:+d} seconds'", String)
+            return func.strftime("%Y-%m-%dT%H:%M", column, shift, type_=String) + label
+        utc = func.timezone("UTC", column, type_=DateTime()) + literal_column(
+            f"interval '{seconds} seconds'", Interval()
+        )
+        return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI', type_=String) + label
+
+    if len(offsets) == 1:
+        return formatted(offsets[0][1])
+    branches = [
+        (column < until, formatted(offset))
+        for (_since, offset), (until, _then) in zip(offsets, offsets[1:], strict=False)
+    ]
+    return case(*branches, else_=formatted(offsets[-1][1]))
 
 
 def _iso_date(dialect: str, column: Any) -> ColumnElement[str]:
@@ -158,9 +194,10 @@ def _iso_date(dialect: str, column: Any) -> ColumnElement[str]:
     return func.to_char(column, "YYYY-MM-DD", type_=String)
 
 
-def _request_columns(dialect: str) -> tuple[Any, ...]:
+def _request_columns(dialect: str, filters: ExportFilter) -> tuple[Any, ...]:
+    created = _paris_minute(dialect, Request.created_at, filters.start, filters.end)
     return (
-        Request.id, Request.reference, _iso_minute(dialect, Request.created_at),
+        Request.id, Request.reference, created,
         type_coerce(Request.status, String), type_coerce(Request.source, String),
         Request.source_tag, Request.postal_code, Request.commune_insee, Request.street,
         Request.phone, Request.email, Request.is_priority, Request.has_elderly, Request.has_child,
@@ -211,7 +248,7 @@ def _request_conditions(
 def _requests_query(
     territory_ids: Sequence[int], filters: ExportFilter, dialect: str
 ) -> Select[Any]:
-    query: Any = select(*_request_columns(dialect))
+    query: Any = select(*_request_columns(dialect, filters))
     conditions = _request_conditions(territory_ids, filters, dialect)
     return query.where(*conditions).order_by(Request.id)
 
@@ -323,7 +360,7 @@ def _request_row(r: Sequence[Any], persons: Sequence[Any], words: _Lookups) -> l
     # The criteria as stored with the request (services/household.py), as the indicators
     # count them, even after anonymisation has coarsened the birth dates.
     return [
-        reference, created_at + "+00:00", words.status[status], words.source[source],
+        reference, created_at, words.status[status], words.source[source],
         _safe(source_tag), _safe(postal_code), words.communes.get(insee, ""), _safe(street),
         _french_phone(phone), _safe(email), len(persons), _safe(_names(persons)),
         _birth_dates(persons), YES_NO[is_priority], YES_NO[elderly], YES_NO[child],
@@ -402,11 +439,15 @@ def message_rows(
     )  # fmt: skip
     for row in session.execute(query):
         yield [
-            row.created_at.isoformat(timespec="minutes"), channels[row.channel],
+            _paris_text(row.created_at), channels[row.channel],
             purposes.get(row.purpose, row.purpose), statuses[row.status], row.attempts,
-            row.sent_at.isoformat(timespec="minutes") if row.sent_at else "",
-            row.delivered_at.isoformat(timespec="minutes") if row.delivered_at else "",
+            _paris_text(row.sent_at), _paris_text(row.delivered_at),
         ]  # fmt: skip
+
+
+def _paris_text(moment: datetime | None) -> str:
+    # The message log is a few thousand rows a year: converted here, as the pages do.
+    return in_paris(moment).isoformat(timespec="minutes") if moment else ""
 
 
 def count_requests(session: Session, territory_ids: Sequence[int], filters: ExportFilter) -> int:

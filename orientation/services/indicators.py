@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +41,7 @@ from models import (
     VolunteerStatus,
 )
 from models.base import UTCDateTime
+from orientation.services.local_time import paris_midnight
 from orientation.services.overview import availability_cutoff
 from orientation.services.sql_hints import unindexed_on_sqlite
 
@@ -53,7 +54,8 @@ class PeriodError(ValueError):
 
 @dataclass(frozen=True)
 class Period:
-    """Whole days from `first` to `last` included, read as UTC days."""
+    """Whole days from `first` to `last` included, as Paris's clocks count them: from Paris
+    midnight at the start of `first` to Paris midnight at the end of `last` (in UTC)."""
 
     first: date
     last: date
@@ -74,12 +76,12 @@ class Period:
 
     @property
     def start(self) -> datetime:
-        return datetime(self.first.year, self.first.month, self.first.day, tzinfo=UTC)
+        return paris_midnight(self.first)
 
     @property
     def end(self) -> datetime:
         """The first instant after the period."""
-        return self.start + timedelta(days=(self.last - self.first).days + 1)
+        return paris_midnight(self.last + timedelta(days=1))
 
     @property
     def label(self) -> str:
@@ -333,13 +335,15 @@ def compute(
 
 
 def _months(period: Period) -> list[tuple[str, datetime, datetime]]:
-    """Each calendar month the period touches: "YYYY-MM", and its part of the period."""
+    """Each calendar month of Paris the period touches: "YYYY-MM", and its part of the period
+    (UTC instants)."""
     months = []
-    start = period.start
-    while start < period.end:
-        following = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
-        months.append((f"{start:%Y-%m}", start, min(following, period.end)))
-        start = following
+    month = period.first.replace(day=1)
+    while month <= period.last:
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        start = max(paris_midnight(month), period.start)
+        months.append((f"{month:%Y-%m}", start, min(paris_midnight(following), period.end)))
+        month = following
     return months
 
 
