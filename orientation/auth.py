@@ -6,14 +6,17 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, g
-from flask_login import UserMixin, current_user, login_required
+from flask import Flask, abort, g, session
+from flask_login import UserMixin, current_user, login_required, login_user
 
 from models import Role, Territory, User
 from orientation.db import db_session, territory_session
 from orientation.extensions import login_manager
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The user's session_version when this session logged in (see log_in).
+SESSION_VERSION = "session_version"
 
 
 def init_app(app: Flask) -> None:
@@ -27,7 +30,20 @@ def init_app(app: Flask) -> None:
         if not user_id.isdigit():
             return None
         user = db_session().get(User, int(user_id))
-        return Staff(user) if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        # The signed cookie alone proves nothing once its user logged out, got a new password
+        # or was deactivated: each raises the version, and a session of before counts as
+        # logged out (read from the row loaded anyway: no extra query).
+        if session.get(SESSION_VERSION) != user.session_version:
+            return None
+        return Staff(user)
+
+
+def log_in(user: User) -> None:
+    """Open the staff session of `user`, valid until their session_version changes."""
+    login_user(Staff(user))
+    session[SESSION_VERSION] = user.session_version
 
 
 class Staff(UserMixin):

@@ -65,7 +65,7 @@ def test_wrong_password_is_refused_with_a_clear_message_and_audited(
     assert actions == ["login.failed"]
 
 
-def test_five_failures_lock_the_account_even_for_the_right_password(
+def test_five_failures_lock_the_account_from_that_address_even_for_the_right_password(
     auth: AuthActions,
     session: Session,
     make_territory: Callable[..., Territory],
@@ -76,7 +76,8 @@ def test_five_failures_lock_the_account_even_for_the_right_password(
         auth.login(user, password="wrong-password-123")
     response = auth.login(user)
     assert response.status_code == 401
-    assert "bloqué 15 minutes" in response.get_data(as_text=True)
+    # The answer of any refusal: it does not tell a locked account from a wrong password.
+    assert "attend 15 minutes" in response.get_data(as_text=True)
     assert "login.locked" in session.scalars(select(AuditEntry.action)).all()
 
 

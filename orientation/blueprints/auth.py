@@ -19,7 +19,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_login.utils import login_url
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -29,11 +29,18 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from models import Role, utcnow
-from orientation.auth import Staff
+from orientation.auth import Staff, log_in
 from orientation.blueprints import NOT_TAKEN, error_page, sent_from, show_forms_again
 from orientation.db import db_session
 from orientation.extensions import limiter, login_manager
-from orientation.services.accounts import LoginAttempt, LoginRefused, authenticate
+from orientation.services.accounts import (
+    LOCKOUT,
+    MAX_FAILED_LOGINS,
+    LoginAttempt,
+    LoginRefused,
+    authenticate,
+    end_sessions,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -75,6 +82,13 @@ MAX_CARRIED_FIELDS, MAX_CARRIED_NAME = 200, 60
 SESSION_EXPIRED = _l(
     "Votre session a expiré : reconnectez-vous. Ce que vous avez saisi n'est pas encore "
     "enregistré ; vous le retrouverez rempli juste après."
+)
+# One answer to every refusal (unknown e-mail, wrong password, locked from this address): a
+# different one would tell which e-mails have an account.
+_MINUTES = int(LOCKOUT.total_seconds() // 60)
+REFUSED = (
+    f"Adresse e-mail ou mot de passe incorrect. Après {MAX_FAILED_LOGINS} essais manqués, la "
+    f"connexion depuis ce poste attend {_MINUTES} minutes."
 )
 WELCOME_BACK = _l("Vous êtes reconnecté : vérifiez les réponses, puis enregistrez.")
 
@@ -192,21 +206,16 @@ def login() -> ResponseReturnValue:
         )
         try:
             user = authenticate(database, attempt, utcnow())
-        except LoginRefused as refused:
+        except LoginRefused:
             database.commit()  # the failure is audited and counted
-            message = (
-                "Trop d'essais : ce compte est bloqué 15 minutes."
-                if refused.locked
-                else "Adresse e-mail ou mot de passe incorrect."
-            )
-            form.password.errors = [message]
+            form.password.errors = [REFUSED]
             return _login_page(form, carried, target), 401
         database.commit()
         session.clear()  # a fresh session on login (no fixation)
         # ...and a fresh CSRF token for a form shown by this same response: Flask-WTF keeps
         # the one it made (of the cleared session) in g for the rest of the request.
         g.pop(current_app.config["WTF_CSRF_FIELD_NAME"], None)
-        login_user(Staff(user))
+        log_in(user)
         session.permanent = True
         next_page = _safe_next(target, user.role)
         if carried:  # a kept form: shown again, or home when this user may not use it
@@ -242,7 +251,12 @@ show_forms_again(bp, {"auth.login": _login_again})
 
 @bp.post("/deconnexion")
 def logout() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        # Ends this session everywhere it was copied, and the user's other sessions with it.
+        database = db_session()
+        end_sessions(cast(Staff, current_user._get_current_object()).user)
+        database.commit()
     logout_user()
     session.clear()
-    flash("Vous êtes déconnecté.", "info")
+    flash("Vous êtes déconnecté, sur cet appareil et sur vos autres appareils.", "info")
     return redirect(url_for("auth.login"))

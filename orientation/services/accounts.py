@@ -1,4 +1,11 @@
-"""Staff accounts: password policy, hashing (argon2id), login with lockout."""
+"""Staff accounts: password policy, hashing (argon2id), login with lockout, session versions.
+
+Wrong passwords are counted per account AND client address (models.user.LoginFailure): five
+from one address within LOCKOUT close the account to that address only, so that someone
+elsewhere who knows a coordinator's e-mail cannot lock them out. A refusal reads the same for
+an unknown e-mail, a wrong password and a locked account, and costs the same hashing time:
+the login page tells nobody which addresses have an account.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,12 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Role, User
+from models.user import LoginFailure
 from orientation.services import audit
 
 _hasher = PasswordHasher()
@@ -26,12 +35,15 @@ class PasswordTooWeak(ValueError):
     """The password does not meet the minimum policy."""
 
 
-class LoginRefused(Exception):
-    """Wrong e-mail or password, or the account is locked or inactive."""
+# The audit trail cannot be edited: what was typed in the e-mail field is kept only when it is
+# an e-mail address, never a password typed in the wrong field.
+NOT_AN_EMAIL = "(saisie qui n'est pas une adresse e-mail)"
 
-    def __init__(self, locked: bool = False) -> None:
-        super().__init__("locked" if locked else "refused")
-        self.locked = locked
+
+class LoginRefused(Exception):
+    """Wrong e-mail or password, or the account is locked (from this address) or inactive.
+
+    Deliberately one case: the caller must answer them all alike."""
 
 
 def check_password_policy(password: str, email: str = "") -> None:
@@ -76,10 +88,22 @@ def create_user(
 
 
 def set_password(user: User, password: str) -> None:
+    """A new password: the sessions opened with the old one end (see end_sessions)."""
     check_password_policy(password, user.email)
     user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """Every session of this user, on every device, stops counting at its next request.
+
+    Two bumps at once may write the same number: it still differs from the sessions' own."""
+    user.session_version += 1
+
+
+def lift_lockouts(session: Session, user: User) -> None:
+    """Forget the wrong passwords counted against this account, from every address."""
+    session.execute(delete(LoginFailure).where(LoginFailure.user_id == user.id))
 
 
 @dataclass(frozen=True)
@@ -89,32 +113,46 @@ class LoginAttempt:
     ip: str
 
 
+def _label_of(typed: str) -> str:
+    """What the audit keeps of an e-mail field that names no account."""
+    if len(typed) > 254:
+        return NOT_AN_EMAIL
+    try:
+        validate_email(typed, check_deliverability=False)
+    except EmailNotValidError:
+        return NOT_AN_EMAIL
+    return typed[:60]
+
+
+def _spend_hashing_time(password: str) -> None:
+    """What checking a password costs, for refusals that check none."""
+    try:
+        _hasher.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass
+
+
 def authenticate(session: Session, attempt: LoginAttempt, now: datetime) -> User:
     """Return the user whose credentials these are, or raise LoginRefused. Audited either way."""
     email = attempt.email.strip().lower()
     user = session.scalar(select(User).where(func.lower(User.email) == email))
     if user is None or not user.active:
-        try:
-            _hasher.verify(_DUMMY_HASH, attempt.password)
-        except VerificationError:
-            pass
+        _spend_hashing_time(attempt.password)
         audit.record(
-            session, "login.failed", ip=attempt.ip, actor_label=email[:60], reason="unknown"
+            session, "login.failed", ip=attempt.ip, actor_label=_label_of(email), reason="unknown"
         )
         raise LoginRefused()
-    if user.locked_until is not None and user.locked_until > now:
+    failure = session.get(LoginFailure, (user.id, attempt.ip))
+    if failure is not None and failure.locked_until is not None and failure.locked_until > now:
+        _spend_hashing_time(attempt.password)
         audit.record(
             session, "login.locked", user_id=user.id, territory_id=user.territory_id, ip=attempt.ip
         )
-        raise LoginRefused(locked=True)
+        raise LoginRefused()
     try:
         _hasher.verify(user.password_hash, attempt.password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        locked = user.failed_logins >= MAX_FAILED_LOGINS
-        if locked:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+        locked = _count_failure(session, user, failure, attempt.ip, now)
         audit.record(
             session,
             "login.failed",
@@ -124,13 +162,42 @@ def authenticate(session: Session, attempt: LoginAttempt, now: datetime) -> User
             reason="password",
             locked=locked,
         )
-        raise LoginRefused(locked=locked) from None
+        raise LoginRefused() from None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(attempt.password)
-    user.failed_logins = 0
-    user.locked_until = None
+    if failure is not None:
+        session.delete(failure)
     user.last_login_at = now
     audit.record(
         session, "login.success", user_id=user.id, territory_id=user.territory_id, ip=attempt.ip
     )
     return user
+
+
+def _count_failure(
+    session: Session, user: User, failure: LoginFailure | None, ip: str, now: datetime
+) -> bool:
+    """Count a wrong password from `ip`; return whether it locks the account for that address.
+
+    Failures are counted within LOCKOUT of the first one counted; older ones are forgotten,
+    here and for the account's other addresses."""
+    window_start = now - LOCKOUT
+    session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.user_id == user.id,
+            LoginFailure.ip != ip,
+            LoginFailure.first_failed_at <= window_start,
+            or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+        )
+    )
+    if failure is None:
+        failure = LoginFailure(user_id=user.id, ip=ip, failures=0, first_failed_at=now)
+        session.add(failure)
+    elif failure.first_failed_at <= window_start or failure.locked_until is not None:
+        # The window is over, or the lockout it led to: start counting again.
+        failure.failures, failure.first_failed_at, failure.locked_until = 0, now, None
+    failure.failures += 1
+    if failure.failures >= MAX_FAILED_LOGINS:
+        failure.locked_until = now + LOCKOUT
+        return True
+    return False

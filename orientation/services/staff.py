@@ -117,9 +117,12 @@ def create_staff(session: Session, actor: User, new: NewStaff, ip: str = "") -> 
 
 
 def set_active(session: Session, actor: User, user: User, active: bool, ip: str = "") -> None:
-    """Deactivate (the account can no longer log in) or reactivate an account."""
+    """Deactivate (the account can no longer log in, its sessions end) or reactivate an
+    account (its sessions of before stay ended)."""
     user_in_reach(session, actor, user.id)
     user.active = active
+    if not active:
+        accounts.end_sessions(user)
     audit.record(
         session,
         "staff.reactivate" if active else "staff.deactivate",
@@ -132,9 +135,11 @@ def set_active(session: Session, actor: User, user: User, active: bool, ip: str 
 
 
 def reset_password(session: Session, actor: User, user: User, password: str, ip: str = "") -> None:
-    """Set a new password (policy checked) and lift a lockout; the password is never logged."""
+    """Set a new password (policy checked), end the user's sessions and lift their lockouts;
+    the password is never logged."""
     user_in_reach(session, actor, user.id)
     accounts.set_password(user, password)
+    accounts.lift_lockouts(session, user)
     audit.record(
         session,
         "staff.reset_password",
