@@ -20,6 +20,11 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# Endpoints whose responses hold nothing personal and may be cached: the app's own static files,
+# the vendored front-end packages and the API's description. Every other response says
+# no-store, so a new route carrying patient or staff data cannot forget it.
+CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.leaflet", "api.openapi"})
+
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
@@ -57,8 +62,9 @@ def init_app(app: Flask) -> None:
         wanted = list(SECURITY_HEADERS)
         if request.is_secure:
             wanted.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-        if response.mimetype == "text/html" or request.path.startswith("/espace"):
-            # Pages may show personal data: never keep them in shared caches.
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            # Pages, JSON and files may hold personal data: never keep them in any cache. A
+            # response that set its own Cache-Control keeps it.
             wanted.append(("Cache-Control", "no-store"))
         headers.extend([(key, value) for key, value in wanted if key.lower() not in present])
         return response

@@ -7,6 +7,7 @@ answered gets a page that says so plainly.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
+from flask import request as http
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
@@ -92,7 +93,9 @@ def follow_up(token: str) -> ResponseReturnValue:
             declared_doctor=form.declared.data == "oui",
         )
         try:
-            status = followup.answer_follow_up(session, request, answer, utcnow())
+            status = followup.answer_follow_up(
+                session, request, answer, utcnow(), ip=http.remote_addr or ""
+            )
         except ProcessingLimited as exc:  # limited while the form was open
             session.rollback()
             return _link_problem(exc)
@@ -102,6 +105,8 @@ def follow_up(token: str) -> ResponseReturnValue:
             oriented=status is Status.ORIENTED,
             territory=territory,
         )
+    # The page names the patient's request: a read, audited as /suivi/<token> is.
+    followup.audit_read(session, request, http.remote_addr or "")
     return render_template("followup/follow_up.html", form=form, territory=territory)
 
 
@@ -135,6 +140,7 @@ def _follow_up_again(notice: str, token: str) -> str | None:
         request = followup.open_follow_up(session, _signer(), token)
     except (LinkInvalid, AlreadyAnswered, ProcessingLimited):
         return None  # the error page; the link's own page says why on the next visit
+    followup.audit_read(session, request, http.remote_addr or "")
     territory = session.get(Territory, request.territory_id)
     return render_template(
         "followup/follow_up.html", form=FollowUpForm(), territory=territory, notice=notice

@@ -30,6 +30,7 @@ from orientation.blueprints.auth import Typed, keep_through_login
 from orientation.services import audit
 from orientation.services.contact import display_phone
 from orientation.services.intake_validation import LIMITS
+from orientation.services.references import normalise_reference
 from orientation.services.register import ProcessingRegister, build_register
 from orientation.services.rights import (
     RIGHT_LABELS,
@@ -227,9 +228,27 @@ def _ip() -> str:
     return request.remote_addr or ""
 
 
+def _audit_not_found(object_id: int | str, **details: Any) -> None:
+    """A request the desk cannot see (another CPTS's, or none): ids and references may be
+    probed, as on /espace/demandes/<id>."""
+    audit.record(
+        g.session,
+        "request.not_found",
+        territory_id=g.territory.id,
+        user_id=g.user.id,
+        object_type="request",
+        object_id=object_id,
+        ip=_ip(),
+        page="rights",
+        **details,
+    )
+    g.session.commit()
+
+
 def _request_or_404(request_id: int) -> Request:
     found = g.session.get(Request, request_id)  # scoped: another CPTS's id is a 404
     if found is None:
+        _audit_not_found(request_id)
         abort(404)
     return found
 
@@ -242,6 +261,7 @@ def rights_desk() -> ResponseReturnValue:
         found = find_request(g.session, form.reference.data or "")
         if found is not None:
             return redirect(url_for("rgpd.rights_request", request_id=found.id))
+        _audit_not_found("", reference=normalise_reference(form.reference.data or "")[:20])
         form.reference.errors = ["Aucune demande de votre CPTS n'a cette référence."]
     return render_template("rgpd/desk.html", form=form)
 
@@ -336,6 +356,7 @@ def rights_correct(request_id: int) -> ResponseReturnValue:
                 user_id=g.user.id,
                 ip=_ip(),
                 note=", ".join(changed),
+                fields=changed,
             )
             g.session.commit()
             message = "Rectification enregistrée."

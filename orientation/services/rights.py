@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,18 +58,21 @@ def process_rights_request(
     user_id: int,
     ip: str = "",
     note: str = "",
+    fields: list[str] | None = None,
 ) -> None:
     """Record that a coordinator handled a rights request (event and audit entry).
 
     Access is recorded when the copy is produced; erasure, limitation and its lifting are
     applied here; rectification is applied by rights_rectification.correct_request before
-    calling this."""
+    calling this, which gives the corrected `fields` (their names, never their values) for the
+    audit entry."""
     if kind is RightKind.ERASURE:
         erase_request(session, request, now, reason="rights_request", actor_user_id=user_id)
     elif kind is RightKind.LIMITATION:
         limit_processing(session, request, now, actor_user_id=user_id)
     elif kind is RightKind.LIMITATION_LIFTED:
         lift_limitation(request, now, actor_user_id=user_id)
+    details: dict[str, Any] = {"fields": list(fields)} if fields else {}
     record_event(
         request,
         f"rights_{kind.value}",
@@ -85,4 +89,5 @@ def process_rights_request(
         object_type="request",
         object_id=request.id,
         ip=ip,
+        **details,
     )
