@@ -8,7 +8,7 @@ HTML-escaped (SMS and plain-text e-mail); values are inserted as plain text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +26,18 @@ from jinja2.sandbox import SandboxedEnvironment
 from models import Channel
 
 MESSAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
+
+# Bounds on what an edited text may compute. Jinja's sandbox guards attributes, not cost:
+# `{{ 7 ** (3 * 10 ** 7) }}` held a worker for its whole timeout, `"a" * 10 ** 8` built 100 MB.
+MAX_RENDERED_LENGTH = 20_000  # characters of a rendered message (subject and body)
+MAX_SEQUENCE_LENGTH = MAX_RENDERED_LENGTH  # items of a string or list built by `*`
+MAX_NUMBER_BITS = 4096  # about 1,200 digits: far beyond any real message
+MAX_EXPONENT = 1024
+_PRINTF_WIDTH = re.compile(r"%[^a-zA-Z%]*(\*|\d{5})")  # "%*d", "%99999s": a huge padding
+
+
+class TooCostly(SecurityError):
+    """An edited text asks for a computation or an output out of proportion (said in French)."""
 
 
 class MessageTemplateError(ValueError):
@@ -53,6 +65,8 @@ def _in_french(key: str, exc: Exception) -> MessageTemplateError:
     found = _UNDEFINED_NAME.match(str(exc)) if isinstance(exc, UndefinedError) else None
     if found:
         return UnknownVariable(key, found.group(1))
+    if isinstance(exc, TooCostly):
+        return MessageTemplateError(f"modèle « {key} » : {exc}")
     if isinstance(exc, (SecurityError, UndefinedError)):
         # The sandbox refuses attributes such as __class__ ("... is unsafe").
         return MessageTemplateError(f"modèle « {key} » : opération interdite dans un message")
@@ -65,9 +79,88 @@ class RenderedMessage:
     body: str
 
 
+def _bits(value: Any) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _length(value: Any) -> int | None:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else None
+
+
+class _MessageSandbox(SandboxedEnvironment):
+    """The sandbox, with the arithmetic that can be made expensive checked before it runs.
+
+    Intercepted operators are also never folded at compile time (nor is anything else, with
+    optimized=False), so saving a text cannot hang either.
+    """
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # The filters that pad to a width given by the text: bounded as `*` and `%` are.
+        center, indent, format_ = (self.filters[n] for n in ("center", "indent", "format"))
+        self.filters["center"] = lambda value, width=80: center(value, _width(width))
+        self.filters["indent"] = lambda value, width=4, *args, **kwargs: indent(
+            value, _width(width), *args, **kwargs
+        )
+        self.filters["format"] = lambda value, *args, **kwargs: format_(
+            _printf(str(value)), *args, **kwargs
+        )
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            _check_power(left, right)
+        elif operator_ == "*":
+            _check_product(left, right)
+        elif operator_ == "%" and isinstance(left, str):
+            _printf(left)
+        return super().call_binop(context, operator_, left, right)
+
+    def concat(self, chunks: Iterable[str]) -> str:
+        """Join the output, stopping as soon as it is longer than a message can be (a loop
+        writing without end stops here too, not at the worker's timeout)."""
+        parts: list[str] = []
+        total = 0
+        for chunk in chunks:
+            total += len(chunk)
+            if total > MAX_RENDERED_LENGTH:
+                raise TooCostly(f"le message obtenu dépasse {MAX_RENDERED_LENGTH} caractères")
+            parts.append(chunk)
+        return "".join(parts)
+
+
+def _printf(text: str) -> str:
+    if _PRINTF_WIDTH.search(text):
+        raise TooCostly("largeur de mise en forme trop grande")
+    return text
+
+
+def _width(width: Any) -> Any:
+    if isinstance(width, int) and width > MAX_SEQUENCE_LENGTH:
+        raise TooCostly("largeur de mise en forme trop grande")
+    return width
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if isinstance(exponent, int) and not isinstance(exponent, bool) and exponent > 0:
+        if exponent > MAX_EXPONENT or _bits(base) * exponent > MAX_NUMBER_BITS:
+            raise TooCostly("calcul trop grand (puissance)")
+
+
+def _check_product(left: Any, right: Any) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        size = _length(sequence)
+        if size is not None and isinstance(times, int) and size * times > MAX_SEQUENCE_LENGTH:
+            raise TooCostly(f"texte ou liste de plus de {MAX_SEQUENCE_LENGTH} éléments")
+    if _bits(left) + _bits(right) > MAX_NUMBER_BITS:
+        raise TooCostly("calcul trop grand (multiplication)")
+
+
 @cache
 def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    return _MessageSandbox(
+        optimized=False,  # no constant folded while compiling, outside call_binop's checks
         loader=FileSystemLoader(str(MESSAGE_TEMPLATES)),
         autoescape=False,  # noqa: S701 - SMS and plain-text e-mail, never HTML
         undefined=StrictUndefined,
@@ -91,7 +184,9 @@ def render_message(
     context: Mapping[str, Any],
     override: str | None = None,
 ) -> RenderedMessage:
-    """Render a message. The first line 'Objet: ...' of an e-mail template is its subject."""
+    """Render a message. The first line 'Objet: ...' of an e-mail template is its subject.
+
+    Raise MessageTemplateError, in French, when the text fails or asks too much (TooCostly)."""
     environment = _environment()
     try:
         template = (

@@ -271,6 +271,12 @@ def send_proposal(
         errors["channels"] = "Le patient n'a pas donné d'adresse e-mail."
     if Channel.EMAIL in data.channels and not data.email_body.strip():
         errors["email_body"] = "Le texte de l'e-mail est vide."
+    # A line break in a subject would start a new header (« \r\nBcc: ... »).
+    if (
+        Channel.EMAIL in data.channels
+        and "".join(data.email_subject.splitlines()) != data.email_subject
+    ):
+        errors["email_subject"] = "L'objet de l'e-mail doit tenir sur une seule ligne."
     if errors:
         field, message = next(iter(errors.items()))
         raise CaseError(message, field)

@@ -74,3 +74,37 @@ def test_dragging_the_patient_marker_moves_the_point_and_the_timeline_keeps_the_
     assert f"après {moved.lat:.6f}, {moved.lon:.6f}." in note
     events = session.scalars(select(RequestEvent).where(RequestEvent.kind == "point_corrected"))
     assert len(events.all()) == 1
+
+
+def test_a_doctor_named_with_html_shows_literally_in_the_map_tooltip(
+    live_server: str,
+    desktop_page,  # type: ignore[no-untyped-def]
+    make_territory: Callable[..., Territory],
+    make_user: Callable[..., User],
+    make_request: Callable[..., Request],
+    make_doctor: Callable[..., Doctor],
+) -> None:
+    territory = make_territory(name="CPTS Lys-Armentières")
+    request = make_request(territory, lat=50.688, lon=2.88)
+    name = '<b>INJ</b><img src="x" id="injected">'
+    make_doctor(territory, last_name=name, lat=50.689, lon=2.881)
+    user = make_user(territory)
+    page = desktop_page
+    page.route(re.compile(r"^https://tile\.openstreetmap\.org/"), lambda route: route.abort())
+    page.goto(live_server + "/connexion")
+    page.get_by_label("Adresse e-mail").fill(user.email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(live_server + "/espace/")
+    page.goto(f"{live_server}/espace/demandes/{request.id}")
+
+    page.wait_for_selector("#request-map[data-highlighted-count='1']")
+    # The tooltip opens on hover: opened here on the ranked marker.
+    page.evaluate(
+        "() => window.OrientationMap.instances[0].map.eachLayer("
+        "l => l.getTooltip && l.getTooltip() && l.openTooltip())"
+    )
+    tooltip = page.locator("#request-map .leaflet-tooltip")
+    tooltip.wait_for()
+    assert name in tooltip.inner_text()
+    assert page.locator("#request-map .leaflet-tooltip b, #injected").count() == 0

@@ -181,7 +181,10 @@
                 fillOpacity: rank >= 0 || !quiet ? 0.9 : 0.5
               });
               if (rank >= 0) {
-                marker.bindTooltip(String(rank + 1) + ". Dr " + (feature.properties.n || ""));
+                // Leaflet inserts a string tooltip as HTML: the name goes in as text.
+                var tip = document.createElement("span");
+                tip.textContent = String(rank + 1) + ". Dr " + (feature.properties.n || "");
+                marker.bindTooltip(tip);
                 highlightedMarkers.push(marker);
               }
               return marker;
