@@ -78,7 +78,7 @@ def test_the_page_drafts_the_proposal_with_the_doctor_and_counts_the_sms(
     page = html.unescape(client.get(f"/espace/demandes/{request.id}").get_data(as_text=True))
     assert (
         "Dr Alex Dupont, 3 place du Général de Gaulle, 59280 Armentières, "
-        "tel 03 20 00 00 01 (0,1 km)" in page
+        "tél. 03 20 00 00 01 (0,1 km)" in page
     )
     assert "Appelez le cabinet pour un 1er rendez-vous" in page
     assert "data-sms-counter" in page and "js/sms-counter.js" in page

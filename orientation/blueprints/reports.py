@@ -246,12 +246,17 @@ def reports_access(view: F) -> F:
     return cast(F, wrapper)
 
 
-def _indicators() -> tuple[PeriodForm, indicators.Indicators | None, list[Territory]]:
+def _period_form() -> PeriodForm:
+    """The period asked in the query string; this calendar year by default."""
     args = request.args.to_dict()
     today = utcnow().date()
     args.setdefault("du", date(today.year, 1, 1).isoformat())
     args.setdefault("au", date(today.year, 12, 31).isoformat())
-    form = PeriodForm(data=None, formdata=_MultiDict(args))
+    return PeriodForm(data=None, formdata=_MultiDict(args))
+
+
+def _indicators() -> tuple[PeriodForm, indicators.Indicators | None, list[Territory]]:
+    form = _period_form()
     choices: list[Territory] = (
         list(g.session.scalars(select(Territory).order_by(Territory.name)))
         if g.territory is None
@@ -291,7 +296,34 @@ def indicators_page() -> ResponseReturnValue:
         territories=choices,
         cpts=request.args.get("cpts", ""),
         query=request.query_string.decode(),
+        # The survey's comments are read by the CPTS's own staff only, never across CPTS.
+        comments_link=g.territory is not None,
     ), (200 if figures else 400)
+
+
+@bp.get("/indicateurs/commentaires")
+@staff_required(*EXPORT_ROLES)
+def survey_comments_page() -> ResponseReturnValue:
+    """The survey's free comments of the period, for the coordinators and CPTS admins of this
+    CPTS only: the text and the year, nothing that leads back to a patient. Audited, as the
+    indicators are."""
+    form = _period_form()
+    period = form.period() if form.validate() else None
+    comments: list[indicators.SurveyComment] = []
+    if period is not None:
+        comments = indicators.survey_comments(g.session, g.territory.id, period)
+        record(
+            g.session, "survey_comments", territory_id=g.territory.id, user_id=g.user.id,
+            first=period.first.isoformat(), last=period.last.isoformat(), count=len(comments),
+        )  # fmt: skip
+        g.session.commit()
+    return render_template(
+        "reports/survey_comments.html",
+        form=form,
+        period=period,
+        comments=comments,
+        query=request.query_string.decode(),
+    ), (200 if period else 400)
 
 
 def _charts(figures: indicators.Indicators) -> dict[str, list[tuple[str, int]]]:

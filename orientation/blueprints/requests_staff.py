@@ -21,7 +21,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from geo.communes import gazetteer
-from models import Channel, Request, Role, Source, Status, utcnow
+from models import Channel, ContactStatus, Doctor, Request, Role, Source, Status, utcnow
 from notifications.sms import sms_length
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
@@ -186,12 +186,19 @@ def _case_page(
         except NoPatientPoint:
             ranking, ranking_error = None, "Placez d'abord le domicile (latitude et longitude)."
     accepted = accepted_doctors(g.session, found)
+    # A doctor already asked for this request is shown with the answer, not offered again;
+    # the latest contact gives the answer.
+    asked = {doctor.id: contact.status.value for contact, doctor in view.contacts}
     if chosen_ids:
         proposed = with_distances(g.session, found, doctors_by_ids(g.session, chosen_ids))
     else:
-        proposed = accepted or (
-            [(c.doctor, c.distance_km) for c in ranking.candidates[:3]] if ranking else []
-        )
+        # A doctor who declined is never proposed to the patient by default.
+        willing: list[tuple[Doctor, float | None]] = [
+            (c.doctor, c.distance_km)
+            for c in (ranking.candidates if ranking else [])
+            if asked.get(c.doctor.id) != ContactStatus.DECLINED.value
+        ]
+        proposed = accepted or willing[:3]
     draft = None if limited else draft_proposal(g.session, g.territory, found, proposed, _links())
     values = values or {}
     sms_text = values.get("sms_body", draft.sms if draft else "")
@@ -214,8 +221,7 @@ def _case_page(
         notice=notice,
         # After a refused form, the channels as the coordinator left them; else all reachable.
         channels=channels,
-        # A doctor already asked for this request is shown with the answer, not offered again.
-        asked={doctor.id: contact.status.value for contact, doctor in view.contacts},
+        asked=asked,
         call_outcomes={o: CALL_OUTCOME_LABELS[o] for o in call_outcomes_for(found)},
         event_labels=EVENT_LABELS,
         ranked_address=ranked_address,

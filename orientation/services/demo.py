@@ -233,7 +233,45 @@ _DEMO_REQUESTS = [
 ]  # fmt: skip
 
 
-def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list[Request]:
+def _squared_gap(doctor: Doctor, lat: float, lon: float) -> float:
+    if doctor.lat is None or doctor.lon is None:
+        return float("inf")
+    return (doctor.lat - lat) ** 2 + (doctor.lon - lon) ** 2
+
+
+def _oriented_at(created: datetime, now: datetime) -> datetime:
+    """When the demo's oriented request was marked oriented: some days after its proposal,
+    and within the current year, so that a fresh demo's year-end survey has a patient."""
+    new_year = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return min(max(created + timedelta(days=10), new_year), now)
+
+
+def _orient(request: Request, doctor: Doctor, proposed_at: datetime, at: datetime) -> None:
+    """What the coordinator's proposal then "Marquer comme orientée" leave on a request
+    (proposal.mark_oriented through workflow.change_status): the events, the oriented doctor,
+    closed_at (the survey and the retention periods count from it)."""
+    request.events.append(
+        RequestEvent(
+            territory_id=request.territory_id,
+            at=at,
+            actor_label="coordinator",
+            from_status=Status.PROPOSED,
+            to_status=Status.ORIENTED,
+            note=f"Orientée vers {doctor.display_name}. Démo",
+        )
+    )
+    request.status = Status.ORIENTED
+    request.oriented_doctor_id = doctor.id
+    request.cascade_state = ""
+    request.closed_at = at
+    request.updated_at = at
+    note_reached(request, Status.PROPOSED, proposed_at)
+    note_reached(request, Status.ORIENTED, at)
+
+
+def _requests(
+    territory: Territory, gazetteer: Gazetteer, now: datetime, doctors: list[Doctor]
+) -> list[Request]:
     result = []
     for (
         status,
@@ -298,17 +336,22 @@ def _requests(territory: Territory, gazetteer: Gazetteer, now: datetime) -> list
             ),
         ]
         if status not in (Status.ELIGIBLE, Status.OUT_OF_TERRITORY):
+            # An oriented request was first proposed: the app orients only after a proposal.
+            step = Status.PROPOSED if status is Status.ORIENTED else status
             request.events.append(
                 RequestEvent(
                     territory_id=territory.id,
                     at=created + timedelta(hours=20),
                     actor_label="coordinator",
                     from_status=first_status,
-                    to_status=status,
+                    to_status=step,
                     note="Démo",
                 )
             )
-            note_reached(request, status, created + timedelta(hours=20))
+            note_reached(request, step, created + timedelta(hours=20))
+        if status is Status.ORIENTED:
+            nearest = min(doctors, key=lambda d: _squared_gap(d, commune.lat, commune.lon))
+            _orient(request, nearest, created + timedelta(hours=20), _oriented_at(created, now))
         result.append(request)
     return result
 
@@ -346,7 +389,8 @@ def seed_demo(session: Session, gazetteer: Gazetteer, now: datetime) -> list[Dem
         session.add_all(lys_doctors)
         session.add_all(_not_yet_volunteers(lys, LYS_ARMENTIERES, 4, rng, gazetteer))
         session.add_all(_doctors(lille, GRAND_LILLE, 12, rng, gazetteer, now))
-        session.add_all(_requests(lys, gazetteer, now))
+        session.flush()  # the oriented demo request names its doctor by id
+        session.add_all(_requests(lys, gazetteer, now, lys_doctors))
         session.flush()
         session.add_all(_second_sites(lys_doctors, LYS_ARMENTIERES, rng, gazetteer))
     else:

@@ -463,3 +463,29 @@ def _survey(session: Session, ids: list[int], period: Period) -> SurveyFigures:
         satisfaction_mean=float(mean) if mean is not None else None,
         by_score=by_score,
     )
+
+
+@dataclass(frozen=True)
+class SurveyComment:
+    """A free comment of the survey, as anonymous as its answer: the text and the year surveyed
+    (an answer keeps no date, request or person: see models.survey)."""
+
+    year: int
+    text: str
+
+
+def survey_comments(session: Session, territory_id: int, period: Period) -> list[SurveyComment]:
+    """The non-empty comments of one CPTS's survey answers for the years the period touches
+    (as _survey counts them), by year, in key order: the key is random, so the order says
+    nothing of when they came."""
+    rows = session.execute(
+        select(SurveyAnswer.period, SurveyAnswer.comment)
+        .where(
+            SurveyAnswer.territory_id == territory_id,
+            SurveyAnswer.period >= period.first.year,
+            SurveyAnswer.period <= period.last.year,
+            SurveyAnswer.comment != "",
+        )
+        .order_by(SurveyAnswer.period, SurveyAnswer.key)
+    )
+    return [SurveyComment(int(year), text) for year, text in rows if text.strip()]
