@@ -74,7 +74,17 @@ class LinkSigner:
 
     def read(self, purpose: LinkPurpose, token: str) -> LinkClaims:
         """The claims of a token made for this purpose; raise LinkExpired or LinkInvalid."""
-        max_age = int(LIFETIMES[purpose].total_seconds())
+        return self._claims(purpose, token, int(LIFETIMES[purpose].total_seconds()))
+
+    def subject_of_expired(self, purpose: LinkPurpose, token: str) -> int | None:
+        """The subject of a genuine link too old to open, else None: only to say whom to call
+        on the "expired" page (the CPTS of that doctor). The link still changes nothing."""
+        try:
+            return self._claims(purpose, token, max_age=None).subject_id
+        except LinkInvalid:
+            return None
+
+    def _claims(self, purpose: LinkPurpose, token: str, max_age: int | None) -> LinkClaims:
         try:
             payload = self._serializer(purpose).loads(token, max_age=max_age)
         except SignatureExpired:

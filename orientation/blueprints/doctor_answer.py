@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from models import Request, utcnow
+from models import Request, Status, Territory, utcnow
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
@@ -31,8 +31,17 @@ def _signer() -> LinkSigner:
     return LinkSigner(current_app.extensions["orientation.settings"].secret_key)
 
 
-def _bad_link(expired: bool) -> ResponseReturnValue:
-    return render_template("doctor_answer/bad_link.html", expired=expired), 410 if expired else 404
+def _bad_link(expired: bool, territory: Territory | None = None) -> ResponseReturnValue:
+    return render_template(
+        "doctor_answer/bad_link.html", expired=expired, territory=territory
+    ), 410 if expired else 404
+
+
+def _expired_answer_link(token: str) -> ResponseReturnValue:
+    """The expired page, naming the CPTS of the contact when the link is genuine."""
+    contact_id = _signer().subject_of_expired(LinkPurpose.DOCTOR_ANSWER, token)
+    case = load_answer_case(db_session(), contact_id) if contact_id is not None else None
+    return _bad_link(expired=True, territory=case.territory if case else None)
 
 
 @bp.route("/medecin/reponse/<token>", methods=["GET", "POST"])
@@ -41,7 +50,7 @@ def answer(token: str) -> ResponseReturnValue:
     try:
         claims = _signer().read(LinkPurpose.DOCTOR_ANSWER, token)
     except LinkExpired:
-        return _bad_link(expired=True)
+        return _expired_answer_link(token)
     except LinkInvalid:
         return _bad_link(expired=False)
     session = db_session()
@@ -49,13 +58,16 @@ def answer(token: str) -> ResponseReturnValue:
     if case is None or claims.extra not in ANSWERS:
         return _bad_link(expired=False)
     now = utcnow()
+    # An anonymised request shows nothing of the patient (its initials are blanked).
+    erased = case.request.anonymised_at is not None
     if request.method == "GET":
         return render_template(
             "doctor_answer/answer.html",
-            case=anonymised_case(case.request, now.date()),
+            case=None if erased else anonymised_case(case.request, now.date()),
             territory=case.territory,
             suggested=claims.extra,
             state=answer_state(case),
+            contact=case.contact,
         )
     choice = request.form.get("answer", "")
     if choice not in ANSWERS:
@@ -76,7 +88,11 @@ def answer(token: str) -> ResponseReturnValue:
         )
         session.commit()
     return render_template(
-        "doctor_answer/result.html", outcome=outcome.value, territory=case.territory
+        "doctor_answer/result.html",
+        outcome=outcome.value,
+        territory=case.territory,
+        contact=case.contact,
+        proposed=case.request.status is Status.PROPOSED,
     )
 
 
@@ -97,10 +113,10 @@ def patient_confirm(token: str) -> ResponseReturnValue:
         confirm_orientation(session, found, utcnow())
     except CaseError as exc:
         session.rollback()
-        return render_template("doctor_answer/confirmed.html", error=str(exc)), 409
+        return render_template("doctor_answer/confirmed.html", error=str(exc), token=token), 409
     except ProcessingLimited:
         session.rollback()
-        return render_template("doctor_answer/confirmed.html", limited=True), 409
+        return render_template("doctor_answer/confirmed.html", limited=True, token=token), 409
     audit.record(
         session,
         "request.patient_confirmed",
@@ -111,4 +127,4 @@ def patient_confirm(token: str) -> ResponseReturnValue:
         ip=request.remote_addr or "",
     )
     session.commit()
-    return render_template("doctor_answer/confirmed.html", error="")
+    return render_template("doctor_answer/confirmed.html", error="", token=token)

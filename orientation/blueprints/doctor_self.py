@@ -7,8 +7,14 @@ forwarded or replayed link shows a clear page and changes nothing.
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from wtforms import DecimalField
+from wtforms.validators import NumberRange, Optional
+from wtforms.widgets import TextInput
 
 from models import Doctor, Territory, VolunteerStatus, utcnow
 from orientation.blueprints import show_forms_again
@@ -16,13 +22,50 @@ from orientation.blueprints.doctor_forms import SelfServiceForm
 from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
-from orientation.services.doctor_refresh import LinkAlreadyUsed, apply_answer, mark_opened
+from orientation.services.doctor_refresh import (
+    LinkAlreadyUsed,
+    apply_answer,
+    mark_opened,
+)
 
 bp = Blueprint("doctor_self", __name__, url_prefix="/medecin")
 
 
 def signer() -> LinkSigner:
     return LinkSigner(current_app.extensions["orientation.settings"].secret_key)
+
+
+class FrenchDecimalField(DecimalField):
+    """A decimal typed the French way ("7,5") or with a point, in a text input.
+
+    Not type="number": without JavaScript it refuses a comma, and Chromium reads a typed
+    "7,5" as 75. The template asks phones for the decimal keypad (inputmode="decimal").
+    """
+
+    widget = TextInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and isinstance(valuelist[0], str):
+            valuelist = [valuelist[0].strip().replace(" ", "").replace(",", ".")]
+        super().process_formdata(valuelist)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if isinstance(self.data, Decimal | float | int):
+            return f"{float(self.data):g}".replace(".", ",")
+        return ""
+
+
+class DoctorSelfForm(SelfServiceForm):
+    """The self-service form, its radius read with a French decimal comma."""
+
+    home_visit_radius_km = FrenchDecimalField(
+        "Jusqu'à combien de kilomètres ?",
+        places=1,
+        default=0,
+        validators=[Optional(), NumberRange(0, 100, "Indiquez un rayon entre 0 et 100 km.")],
+    )
 
 
 def _refused(kind: str, territory: Territory | None = None) -> ResponseReturnValue:
@@ -43,7 +86,13 @@ def _open(token: str) -> tuple[int, Doctor, Territory]:
     try:
         claims = signer().read(LinkPurpose.DOCTOR_AVAILABILITY, token)
     except LinkExpired:
-        raise _Refused("expired") from None
+        # Genuine but too old: the doctor is known, so the page names their CPTS to call.
+        doctor_id = signer().subject_of_expired(LinkPurpose.DOCTOR_AVAILABILITY, token)
+        expired_of = db_session().get(Doctor, doctor_id) if doctor_id is not None else None
+        raise _Refused(
+            "expired",
+            db_session().get(Territory, expired_of.territory_id) if expired_of else None,
+        ) from None
     except LinkInvalid:
         raise _Refused("invalid") from None
     session = db_session()
@@ -60,9 +109,7 @@ def _open(token: str) -> tuple[int, Doctor, Territory]:
     return claims.version, doctor, territory
 
 
-def _form_page(
-    form: SelfServiceForm, doctor: Doctor, territory: Territory, notice: str = ""
-) -> str:
+def _form_page(form: DoctorSelfForm, doctor: Doctor, territory: Territory, notice: str = "") -> str:
     return render_template(
         "doctors/self_form.html", form=form, doctor=doctor, territory=territory, notice=notice
     )
@@ -78,9 +125,9 @@ def availability(token: str) -> ResponseReturnValue:
     session = db_session()
     invited = doctor.volunteer_status in (VolunteerStatus.NOT_YET, VolunteerStatus.DECLINED)
     if request.method == "POST":
-        form = SelfServiceForm()
+        form = DoctorSelfForm()
     else:
-        form = SelfServiceForm(
+        form = DoctorSelfForm(
             data={
                 # An invited doctor has given no answer yet: none is pre-selected, so that
                 # "Enregistrer" tapped at once does not decline on their behalf.
@@ -114,7 +161,7 @@ def _form_again(notice: str, token: str) -> str | None:
         _version, doctor, territory = _open(token)
     except _Refused:
         return None
-    return _form_page(SelfServiceForm(), doctor, territory, notice)  # filled from the POST
+    return _form_page(DoctorSelfForm(), doctor, territory, notice)  # filled from the POST
 
 
 show_forms_again(bp, {"doctor_self.availability": _form_again})

@@ -34,15 +34,22 @@ from orientation.services.workflow import change_status, ensure_workable, record
 
 ANSWERS = ("accept", "decline")
 OPEN_CONTACT = (ContactStatus.ASKED,)
-# A doctor's answer still counts while the request is at one of these.
+# A doctor's answer still counts while the request is at one of these. At PROPOSED an accept
+# is still taken: the patient may not follow up the proposal, and the coordinator can then
+# propose this doctor; the place comes back when the request settles without them.
 ANSWERABLE = (Status.DOCTORS_CONTACTED, Status.IN_PROGRESS, Status.PROPOSED)
+# The request is over: an answer is no longer needed, and places taken for it come back.
+SETTLED = (Status.ORIENTED, Status.CLOSED, Status.WITHDRAWN)
+RELEASED_EVENT = "doctor_place_released"
 
 
 class AnswerOutcome(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     ALREADY_ANSWERED = "already_answered"  # a replayed link: nothing changes
-    NO_LONGER_NEEDED = "no_longer_needed"  # expired, cancelled, or the request is settled
+    NO_LONGER_NEEDED = "no_longer_needed"  # expired, cancelled, or the request is limited
+    ALREADY_ORIENTED = "already_oriented"  # the patient found a doctor: nothing is taken
+    REQUEST_CLOSED = "request_closed"  # closed or withdrawn: nothing is taken
     NO_CAPACITY = "no_capacity"  # the doctor's declared places are all taken
 
 
@@ -233,6 +240,12 @@ def answer_state(case: AnswerCase) -> AnswerOutcome | None:
     """None when the doctor can still answer; otherwise why not."""
     if case.contact.status in (ContactStatus.ACCEPTED, ContactStatus.DECLINED):
         return AnswerOutcome.ALREADY_ANSWERED
+    # Said before the contact's own state: a settled request's asks are cancelled, and the
+    # doctor is owed the reason (the patient found a doctor), not a bare "no longer needed".
+    if case.request.status is Status.ORIENTED:
+        return AnswerOutcome.ALREADY_ORIENTED
+    if case.request.status in SETTLED:
+        return AnswerOutcome.REQUEST_CLOSED
     # A limited request's asks are cancelled when it is limited
     # (rights_limitation.limit_processing); the check on the request as well covers an answer
     # racing that limitation.
@@ -259,7 +272,19 @@ def record_answer(session: Session, case: AnswerCase, accept: bool, now: datetim
         CursorResult[object],
         session.execute(
             update(DoctorContact)
-            .where(DoctorContact.id == case.contact.id, DoctorContact.status == ContactStatus.ASKED)
+            .where(
+                DoctorContact.id == case.contact.id,
+                DoctorContact.status == ContactStatus.ASKED,
+                # Checked again in the statement: a request oriented or closed since it was
+                # read takes no answer (no place reserved for nobody).
+                DoctorContact.request_id.in_(
+                    select(Request.id).where(
+                        Request.id == case.request.id,
+                        Request.status.in_(ANSWERABLE),
+                        Request.processing_limited_at.is_(None),
+                    )
+                ),
+            )
             .values(
                 status=ContactStatus.ACCEPTED if accept else ContactStatus.DECLINED,
                 answered_at=now,
@@ -268,7 +293,10 @@ def record_answer(session: Session, case: AnswerCase, accept: bool, now: datetim
         ),
     )
     if claimed.rowcount != 1:
-        return AnswerOutcome.ALREADY_ANSWERED
+        # Answered, or the request settled, since it was read: say which, from the database.
+        session.refresh(case.contact)
+        session.refresh(case.request)
+        return answer_state(case) or AnswerOutcome.NO_LONGER_NEEDED
     if accept:
         reserved = cast(
             CursorResult[object],
@@ -317,7 +345,48 @@ def cancel_open_contacts(session: Session, request: Request, now: datetime) -> i
         contact.answered_at = now
     if request.cascade_state == "running":
         request.cascade_state = "done"
+    # Orienting and closing (proposal.mark_oriented, close_request) cancel the open asks
+    # here once the request is settled: the places of the doctors not chosen come back then.
+    # A limitation cancels the asks of a request still open: its accepts keep their places.
+    release_unchosen_places(session, request, now)
     return len(contacts)
+
+
+def _released_note(doctor: Doctor) -> str:
+    return f"Place rendue à {doctor.display_name} (fiche n° {doctor.id}) : non retenu."
+
+
+def release_unchosen_places(session: Session, request: Request, now: datetime) -> list[Doctor]:
+    """The request is settled: each doctor who accepted it and was not chosen gets the place
+    their accept reserved back. Returns those doctors; does nothing on an open request.
+
+    Oriented with no doctor named (the patient confirmed a proposal of several doctors), no
+    place is given back: one of them is the patient's doctor, and a place counted twice would
+    promise a patient a doctor who has none left; the coordinator corrects the card. Safe to
+    call twice: a place given back is noted on the timeline and not given again.
+    """
+    if request.status not in SETTLED:
+        return []
+    if request.status is Status.ORIENTED and request.oriented_doctor_id is None:
+        return []
+    chosen = request.oriented_doctor_id if request.status is Status.ORIENTED else None
+    done = {e.note for e in request.events if e.kind == RELEASED_EVENT}
+    released = []
+    for doctor, _km in accepted_doctors(session, request):
+        note = _released_note(doctor)
+        if doctor.id == chosen or note in done:
+            continue
+        session.execute(
+            update(Doctor)
+            .where(Doctor.id == doctor.id)
+            .values(capacity_left=Doctor.capacity_left + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(doctor)
+        record_event(request, RELEASED_EVENT, now=now, actor_label="system", note=note)
+        done.add(note)
+        released.append(doctor)
+    return released
 
 
 def accepted_doctors(session: Session, request: Request) -> list[tuple[Doctor, float | None]]:

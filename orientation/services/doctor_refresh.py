@@ -223,7 +223,12 @@ def apply_answer(
     values: dict[str, Any] = {
         "accepting": answer.accepting,
         "paused_until": answer.paused_until if answer.accepting is Accepting.PAUSED else None,
-        "capacity_left": max(0, answer.capacity_left) if answer.accepting is Accepting.YES else 0,
+        # A pause keeps the places the doctor gave for after it: a paused doctor is not
+        # ranked while the pause lasts (doctor_availability.is_accepting), and is again, with
+        # these places, once it ends.
+        "capacity_left": (
+            max(0, answer.capacity_left) if answer.accepting is not Accepting.NO else 0
+        ),
         "accepts_under_6": answer.accepts_under_6,
         "accepts_elderly_dependent": answer.accepts_elderly_dependent,
         "accepts_ald_followup": answer.accepts_ald_followup,
