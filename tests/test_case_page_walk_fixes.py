@@ -338,7 +338,7 @@ def test_the_ranking_and_the_proposal_give_the_commune_of_the_practice(
     page = _page(client, request)
     assert "<td>86 rue de la Gare 59280 Armentières</td>" in page  # the ranking table
     sms = page.split('name="sms_body"', 1)[1].split("</textarea>", 1)[0]
-    assert "Dr Alex Dupont, 86 rue de la Gare, 59280 Armentières, tel" in sms
+    assert "Dr Alex Dupont, 86 rue de la Gare, 59280 Armentières, tél." in sms
 
 
 def test_an_address_names_the_commune_only_when_it_is_known_for_sure() -> None:

@@ -90,7 +90,8 @@ def test_a_call_from_a_commune_of_another_hosted_cpts_is_forwarded_there_once(
     ).get_data(as_text=True)
     assert "Hors du territoire de CPTS Lys" in page
     assert "CPTS Grand Lille couvre Lille" in page and lille.contact_phone in page
-    assert "Elle reçoit aussi par SMS son lien privé" in page
+    assert "Elle reçoit par SMS son lien privé" in page
+    assert "/suivi/" not in page  # the link goes to the person alone
     button = _forward_button(page)
     assert button.endswith(f"/transmettre/{lille.slug}")
 
@@ -176,6 +177,7 @@ def test_a_landline_only_person_is_given_the_reference_since_no_message_can_reac
         data=answers(nonce="call-8", phone="03 20 12 34 56", preferred_channel="phone"),
     ).get_data(as_text=True)
     assert "Ni portable ni e-mail : aucun message ne lui est envoyé" in page
+    assert '<p class="private-link">http://localhost/suivi/' in page  # no other way to them
     assert session.scalar(select(func.count()).select_from(Message)) == 0
     request = session.scalars(select(Request)).one()
     assert f'href="/espace/demandes/{request.id}"' in page  # "Ouvrir la demande"

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -31,17 +40,23 @@ from orientation.services.intake import (
 from orientation.services.intake_validation import IntakeInvalid, SpamSuspected, form_to_payload
 from orientation.services.patient_link import (
     FollowUpInvalid,
+    RequestErased,
     audit_read,
     complete_request,
     forwarded_copy,
     request_of_token,
     withdraw_request,
 )
+from orientation.services.patient_proposal import decline_proposal, proposal_shown
+from orientation.services.request_case import CaseError
 from orientation.services.territories import territories_covering
 from orientation.services.workflow import ProcessingLimited
 
 bp = Blueprint("patient", __name__)
 
+# The private link's pages, per client address: a person reads theirs a few times; each read is
+# an audit entry, which a script reloading the page must not be able to flood.
+LINK_READ_LIMIT = "30 per minute;300 per hour"
 # Per client address: enough for a family filling in several requests, not for a script.
 # INTAKE_RATE_LIMIT in the app config overrides it (the benchmark's 20 clients share 127.0.0.1).
 SUBMIT_LIMIT = "10 per minute;60 per hour"
@@ -124,6 +139,7 @@ show_forms_again(
 
 
 @bp.get("/suivi/<token>/confirmation")
+@limiter.limit(LINK_READ_LIMIT)
 def confirmation(token: str) -> ResponseReturnValue:
     req = _request_of(token)
     # How the link reaches them, said plainly: nothing can reach a landline.
@@ -138,8 +154,17 @@ def _request_of(token: str) -> Request:
         return request_of_token(db_session(), signer(), token)
     except LinkExpired:
         abort(410)
+    except RequestErased as erased:
+        abort(erased_page(erased))
     except LinkInvalid:
         abort(404)
+
+
+def erased_page(erased: RequestErased) -> Response:
+    """What an erased request's link shows: when, the CPTS to turn to, a new questionnaire."""
+    territory = db_session().get(Territory, erased.territory_id)
+    page = render_template("patient/erased.html", erased_at=erased.erased_at, territory=territory)
+    return current_app.make_response((page, 410))
 
 
 def _follow_up_context(req: Request, token: str) -> dict[str, object]:
@@ -165,6 +190,7 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
     audit_read(session, req, client_ip())
     return {
         "req": req,
+        "proposal": proposal_shown(session, req),
         "token": token,
         "territory": territory,
         "others": others,
@@ -175,6 +201,7 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
 
 
 @bp.get("/suivi/<token>")
+@limiter.limit(LINK_READ_LIMIT)
 def follow_up(token: str) -> ResponseReturnValue:
     req = _request_of(token)
     return render_template("patient/follow_up.html", errors={}, values={},
@@ -212,6 +239,29 @@ def withdraw(token: str) -> ResponseReturnValue:
     return redirect(url_for("patient.follow_up", token=token, fait="retiree"), code=303)
 
 
+@bp.post("/suivi/<token>/ne-convient-pas")
+@limiter.limit(submit_limit)
+def decline(token: str) -> ResponseReturnValue:
+    """The proposal does not suit the person: back to the coordinator, with their reason."""
+    req = _request_of(token)
+    reason = request.form.get("reason", "")
+    try:
+        decline_proposal(db_session(), req, reason=reason, now=utcnow(), ip=client_ip())
+    except ProcessingLimited:
+        db_session().rollback()
+        return redirect(url_for("patient.follow_up", token=token, fait="limitee"), code=303)
+    except CaseError as error:
+        db_session().rollback()
+        if not error.field:  # nothing to answer (any more): the page says so
+            return redirect(url_for("patient.follow_up", token=token, fait="sans-proposition"), 303)
+        context = _follow_up_context(req, token)
+        page = render_template("patient/follow_up.html", errors={}, values={"reason": reason},
+                               decline_errors={error.field: str(error)}, **context)  # fmt: skip
+        return page, 422
+    db_session().commit()
+    return redirect(url_for("patient.follow_up", token=token, fait="ne-convient-pas"), code=303)
+
+
 @bp.post("/suivi/<token>/transmettre/<slug>")
 @limiter.limit(submit_limit)
 def forward(token: str, slug: str) -> ResponseReturnValue:
@@ -233,6 +283,7 @@ def forward(token: str, slug: str) -> ResponseReturnValue:
 
 @bp.get("/suivi/<token>/completer")
 @bp.get("/suivi/<token>/retirer")
+@bp.get("/suivi/<token>/ne-convient-pas")
 @bp.get("/suivi/<token>/transmettre/<slug>")
 def back_to_follow_up(token: str, slug: str = "") -> ResponseReturnValue:
     """These addresses only take a form; reloading one (shown after an error) goes back to

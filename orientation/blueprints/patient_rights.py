@@ -14,11 +14,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
-from models import Request, utcnow
+from models import Request, Territory, utcnow
+from orientation.blueprints.patient import erased_page
 from orientation.db import db_session
 from orientation.extensions import limiter
-from orientation.links import LinkExpired, LinkInvalid, LinkPurpose, LinkSigner
+from orientation.links import LinkExpired, LinkInvalid, LinkSigner
 from orientation.services import audit
+from orientation.services.patient_link import RequestErased, request_of_token
 from orientation.services.rights_access import export_request_data
 from orientation.services.rights_erasure import erase_request
 
@@ -29,20 +31,17 @@ LINK_LIMIT = "30 per minute; 300 per hour"
 
 
 def _request_of(token: str) -> Request:
-    """The request this link was made for; 404 for a bad link, 410 once erased."""
+    """The request this link was made for; 404 for a bad link, 410 once expired or erased
+    (the erased request's page says when, and where to turn)."""
     signer = LinkSigner(current_app.extensions["orientation.settings"].secret_key)
     try:
-        claims = signer.read(LinkPurpose.PATIENT_REQUEST, token)
+        return request_of_token(db_session(), signer, token)
     except LinkExpired:
         abort(410)
+    except RequestErased as erased:
+        abort(erased_page(erased))
     except LinkInvalid:
         abort(404)
-    found = db_session().get(Request, claims.subject_id)
-    if found is None:
-        abort(404)
-    if found.anonymised_at is not None:
-        abort(410)
-    return found
 
 
 class EraseForm(FlaskForm):
@@ -96,7 +95,9 @@ def erase(token: str) -> ResponseReturnValue:
             ip=request.remote_addr or "",
         )
         database.commit()
-        return render_template("rgpd/erased.html")
-    return render_template("rgpd/erase.html", form=form, reference=found.reference), (
+        return render_template(
+            "rgpd/erased.html", territory=database.get(Territory, found.territory_id)
+        )
+    return render_template("rgpd/erase.html", form=form, reference=found.reference, token=token), (
         400 if form.errors else 200
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from models import Request, RequestEvent, Status, Territory
 from notifications.outbox import queue_message
 from orientation.links import LinkInvalid, LinkPurpose, LinkSigner
+from orientation.services import audit
 from orientation.services.message_templates import render_for_territory
 from orientation.services.patient_links import AlreadyAnswered, patient_channel
 from orientation.services.workflow import change_status, ensure_workable, record_event
@@ -106,10 +107,21 @@ def open_follow_up(session: Session, signer: LinkSigner, token: str) -> Request:
     return request
 
 
+def audit_read(session: Session, request: Request, ip: str) -> None:
+    """The patient opened the follow-up page, which names their request: a read; commits."""
+    audit.record(
+        session, "request.read_by_patient", territory_id=request.territory_id,
+        actor_label=PATIENT, object_type="request", object_id=request.id, ip=ip,
+        page="follow_up",
+    )  # fmt: skip
+    session.commit()
+
+
 def answer_follow_up(
-    session: Session, request: Request, answer: FollowUpAnswer, now: datetime
+    session: Session, request: Request, answer: FollowUpAnswer, now: datetime, *, ip: str = ""
 ) -> Status:
-    """Record the patient's answer and move the request; commits. Returns the new status.
+    """Record the patient's answer and move the request (audited); commits. Returns the new
+    status.
 
     Raise ProcessingLimited, changing nothing, while the processing is limited: the answer
     would move the request and put it back in the coordinator's queue."""
@@ -129,5 +141,10 @@ def answer_follow_up(
             change_status(request, Status.ORIENTED, now=now, actor_label=PATIENT, note=note)
         else:
             change_status(request, Status.IN_PROGRESS, now=now, actor_label=PATIENT, note=note)
+    audit.record(
+        session, "request.follow_up_answered", territory_id=request.territory_id,
+        actor_label=PATIENT, object_type="request", object_id=request.id, ip=ip,
+        status=Status(request.status).value,
+    )  # fmt: skip
     session.commit()
     return Status(request.status)

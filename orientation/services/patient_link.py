@@ -22,6 +22,7 @@ from orientation.services.contact import (
     normalise_email,
     normalise_phone,
 )
+from orientation.services.doctor_contacts import release_unchosen_places
 from orientation.services.workflow import change_status, record_event
 
 MAX_COMMENT = 2000
@@ -40,12 +41,25 @@ class FollowUpInvalid(ValueError):
         self.errors = errors
 
 
+class RequestErased(LinkInvalid):
+    """The link is genuine but its request was erased (at the person's request or at the end
+    of the retention period): nothing of it is left to show but when, and where to turn."""
+
+    def __init__(self, erased_at: datetime, territory_id: int) -> None:
+        super().__init__()
+        self.erased_at = erased_at
+        self.territory_id = territory_id
+
+
 def request_of_token(session: Session, signer: LinkSigner, token: str) -> Request:
-    """The request a private link names; raise LinkInvalid (or LinkExpired) otherwise."""
+    """The request a private link names; raise LinkInvalid (or LinkExpired) otherwise, and
+    RequestErased when it was erased."""
     claims = signer.read(LinkPurpose.PATIENT_REQUEST, token)
     request = session.get(Request, claims.subject_id)
-    if request is None or request.anonymised_at is not None:
+    if request is None:
         raise LinkInvalid()
+    if request.anonymised_at is not None:
+        raise RequestErased(request.anonymised_at, request.territory_id)
     return request
 
 
@@ -124,6 +138,7 @@ def withdraw_request(session: Session, request: Request, *, now: datetime, ip: s
     change_status(request, Status.WITHDRAWN, now=now, actor_label="patient",
                   note="retirée par la personne")  # fmt: skip
     withhold_queued(session, request.id, WITHDRAWN_BEFORE_SENDING)
+    release_unchosen_places(session, request, now)  # doctors who accepted it get their place
     audit.record(
         session, "request.withdrawn_by_patient", territory_id=request.territory_id,
         actor_label="patient", object_type="request", object_id=request.id, ip=ip,

@@ -36,6 +36,8 @@ LON_RANGE = (-5.8, 10.0)
 
 # The timeline's words for events that are not plain status changes.
 EVENT_LABELS = {
+    "doctor_place_released": "Place rendue à un médecin",
+    "proposal_declined": "La proposition ne convient pas",
     "territory_override": "Dérogation au territoire",
     "point_corrected": "Point du domicile corrigé",
     "doctors_asked": "Médecins sollicités",
