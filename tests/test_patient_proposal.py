@@ -49,7 +49,7 @@ def test_the_link_shows_the_proposal_sent_and_confirming_it_orients_the_request(
     assert "La proposition de la CPTS" in page
     assert "Bonjour, le Dr Dupont peut vous recevoir." in page
     assert f'action="{link_of(request)}/confirmer"' in page
-    assert "Je confirme : ce médecin me convient" in page
+    assert "Je confirme : la proposition me convient" in page
     assert "Cette proposition ne me convient pas" in page
 
     done = patient.post(f"{link_of(request)}/confirmer")
@@ -77,7 +77,7 @@ def test_saying_the_proposal_does_not_suit_sends_it_back_to_the_coordinator_with
     assert done.status_code == 303
     page = text_of(patient.get(done.headers["Location"]))
     assert "C'est noté : la coordination reprend votre demande" in page
-    assert "Je confirme : ce médecin me convient" not in page  # nothing left to confirm
+    assert "Je confirme : la proposition me convient" not in page  # nothing left to confirm
     session.refresh(request)
     assert request.status is Status.IN_PROGRESS
     event = session.scalars(
