@@ -222,6 +222,12 @@ class Request(TerritoryOwned, Base):
     # it was first sent with: the same key with other answers does not find this request.
     submission_key: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
     submission_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The private link's version (LinkPurpose.PATIENT_REQUEST): a link opens the request only
+    # at this version. Raised when the coordinator sends a new link (services.
+    # patient_link_renewal), so that a link someone else got (a shared phone, a forwarded SMS)
+    # opens nothing any more. The database's default only (0): no Python default, so that the
+    # INSERTs of a table as of earlier revisions (tests/test_migrations.py) do not carry it.
+    link_version: Mapped[int] = mapped_column(Integer, server_default="0")
     # Follow-up after a proposal (services/followup.py): sent once; an answer that the patient
     # has no appointment or no declaration yet puts the request back in the queue, flagged.
     follow_up_sent_at: Mapped[datetime | None] = mapped_column(default=None)

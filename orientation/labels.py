@@ -55,6 +55,7 @@ MESSAGE_PURPOSE_LABELS = {
     "follow_up": _l("suivi"),
     "followup": _l("suivi"),
     "survey": _l("enquête de satisfaction"),
+    "link_renewed": _l("nouveau lien privé du patient"),
 }
 
 

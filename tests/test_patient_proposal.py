@@ -41,24 +41,25 @@ def test_the_link_shows_the_proposal_sent_and_confirming_it_orients_the_request(
     case: tuple,  # noqa: F811
 ) -> None:
     request, doctor = case
-    before = text_of(patient.get(link_of(request)))
+    link = link_of(request)  # once: a link made a second later has another timestamp
+    before = text_of(patient.get(link))
     assert "La proposition de la CPTS" not in before  # nothing proposed yet
     _send(client, request, doctor)
-    page = text_of(patient.get(link_of(request)))
+    page = text_of(patient.get(link))
     # The e-mail's text, the fuller of the two, as the person was sent it.
     assert "La proposition de la CPTS" in page
     assert "Bonjour, le Dr Dupont peut vous recevoir." in page
-    assert f'action="{link_of(request)}/confirmer"' in page
+    assert f'action="{link}/confirmer"' in page
     assert "Je confirme : la proposition me convient" in page
     assert "Cette proposition ne me convient pas" in page
 
-    done = patient.post(f"{link_of(request)}/confirmer")
+    done = patient.post(f"{link}/confirmer")
     assert done.status_code == 200
     assert "Merci, c'est confirmé" in text_of(done)
-    assert f'href="{link_of(request)}"' in text_of(done)  # back to the request
+    assert f'href="{link}"' in text_of(done)  # back to the request
     session.refresh(request)
     assert request.status is Status.ORIENTED
-    after = text_of(patient.get(link_of(request)))
+    after = text_of(patient.get(link))
     assert "Bonjour, le Dr Dupont peut vous recevoir." in after  # still there to read again
     assert "Je confirme : ce médecin" not in after and "ne me convient pas</button>" not in after
 

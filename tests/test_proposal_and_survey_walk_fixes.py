@@ -239,6 +239,7 @@ SEGMENTS_BEFORE = {
     "doctor_reminder": 2,
     "doctor_request": 1,
     "followup": 1,
+    "link_renewed": 2,  # written with its accents
     "proposal": 2,
     "survey": 1,
 }

@@ -31,6 +31,7 @@ from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid
 from orientation.services.intake import (
+    FIRST_LINK_VERSION,
     NotForwardable,
     acknowledgement_channel,
     forward_request,
@@ -185,7 +186,7 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
         forwarded = {
             "cpts": session.get(Territory, copy.territory_id),
             "reference": copy.reference,
-            "token": private_token(signer(), copy.id) if copy.anonymised_at is None else None,
+            "token": _copy_token(copy),
         }
     audit_read(session, req, client_ip())
     return {
@@ -198,6 +199,15 @@ def _follow_up_context(req: Request, token: str) -> dict[str, object]:
         "forwarded": forwarded,
         "link": f"{settings().base_url}/suivi/{token}",
     }
+
+
+def _copy_token(copy: Request) -> str | None:
+    """The link to the forwarded copy, as the forwarding gave it (its first one), until the
+    copy is erased or its CPTS sends the person a new link: this request's link must not hand
+    out the new one (patient_link_renewal). The page then gives the reference and contacts."""
+    if copy.anonymised_at is not None or copy.link_version != FIRST_LINK_VERSION:
+        return None
+    return private_token(signer(), copy.id, copy.link_version)
 
 
 @bp.get("/suivi/<token>")

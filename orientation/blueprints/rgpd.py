@@ -16,20 +16,29 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from geo.communes import gazetteer
-from models import Request, Role, Territory, utcnow
+from models import Channel, Request, Role, Territory, utcnow
 from orientation.auth import staff_required
 from orientation.blueprints.auth import Typed, keep_through_login
+from orientation.blueprints.intake_common import settings, signer
 from orientation.services import audit
 from orientation.services.contact import display_phone
+from orientation.services.intake import acknowledgement_channel
 from orientation.services.intake_validation import LIMITS
+from orientation.services.patient_link_renewal import (
+    AlreadyRenewed,
+    RenewalRefused,
+    RenewedLink,
+    renew_private_link,
+)
 from orientation.services.references import normalise_reference
 from orientation.services.register import ProcessingRegister, build_register
 from orientation.services.rights import (
@@ -73,6 +82,30 @@ class ProcessForm(FlaskForm):
         "Comment la demande a été reçue (date, canal)", validators=[Length(max=500)]
     )
     confirm = BooleanField("Je confirme (obligatoire pour un effacement, définitif)")
+
+
+class RenewLinkForm(FlaskForm):
+    # The link version the page was shown with: a second post of that page (a double click,
+    # a reload) finds the version raised already and sends nothing more.
+    shown_version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
+    confirm = BooleanField(
+        "Je confirme : l'ancien lien privé de la personne ne fonctionnera plus.",
+        validators=[DataRequired("Cochez la confirmation : l'ancien lien ne fonctionnera plus.")],
+    )
+
+
+def _renew_form(found: Request) -> RenewLinkForm:
+    return RenewLinkForm(formdata=None, data={"shown_version": str(found.link_version)})
+
+
+# How the new link went, for the notice after the button. Not the number nor the address: a
+# flash travels in the session cookie, which the browser can read (the page shows them below).
+RENEWED_BY = {
+    Channel.SMS: "Nouveau lien privé envoyé par SMS au portable de la demande ; "
+    "l'ancien ne fonctionne plus.",
+    Channel.EMAIL: "Nouveau lien privé envoyé par e-mail à l'adresse de la demande ; "
+    "l'ancien ne fonctionne plus.",
+}
 
 
 class PersonCorrectForm(Form):
@@ -208,9 +241,13 @@ def _held(found: Request, data: dict[str, Any]) -> list[HeldRow]:
 
 
 def _rights_page(found: Request, data: dict[str, Any], **forms: Any) -> str:
+    forms.setdefault("renew", _renew_form(found))
+    # The channel the new link would take, said by the button before it is pressed.
+    renew_channel = acknowledgement_channel(found.phone, found.email, found.preferred_channel)
     return render_template(
-        "rgpd/rights_request.html", found=found, data=data, held=_held(found, data), **forms
-    )
+        "rgpd/rights_request.html", found=found, data=data, held=_held(found, data),
+        renew_channel=renew_channel, **forms,
+    )  # fmt: skip
 
 
 def _process_form(found: Request, typed: Typed | None = None) -> ProcessForm:
@@ -365,6 +402,45 @@ def rights_correct(request_id: int) -> ResponseReturnValue:
             flash(message, "success")
             return redirect(url_for("rgpd.rights_request", request_id=found.id))
     return _rights_page(found, _read(found), form=_process_form(found), correct=form), 400
+
+
+@bp.post("/droits/<int:request_id>/nouveau-lien")
+@staff_required(*STAFF)
+def rights_renew_link(request_id: int) -> ResponseReturnValue:
+    """Send the person a new private link; the old one stops opening their request."""
+    found = _request_or_404(request_id)
+    form = RenewLinkForm()
+    back = redirect(url_for("rgpd.rights_request", request_id=found.id) + "#lien-prive", 303)
+    if not form.validate_on_submit():
+        flash("Cochez la confirmation : l'ancien lien ne fonctionnera plus.", "error")
+        return back
+    try:
+        renewed = renew_private_link(
+            g.session, found, shown_version=int(form.shown_version.data or 0), signer=signer(),
+            base_url=settings().base_url, now=utcnow(), user_id=g.user.id, ip=_ip(),
+        )  # fmt: skip
+    except RenewalRefused as refused:
+        g.session.rollback()
+        flash(str(refused), "info" if isinstance(refused, AlreadyRenewed) else "error")
+        return back
+    if renewed.channel is None:
+        return _link_to_read_out(found, renewed)
+    flash(RENEWED_BY[renewed.channel], "success")
+    return back
+
+
+def _link_to_read_out(found: Request, renewed: RenewedLink) -> str:
+    """No mobile nor e-mail: the new link, shown this once (in this answer, never stored in
+    the session nor a flash) for the coordinator to read out or write down for the person."""
+    return render_template("rgpd/link_renewed.html", found=found, link=renewed.link)
+
+
+@bp.get("/droits/<int:request_id>/nouveau-lien")
+@staff_required(*STAFF)
+def back_from_renew_link(request_id: int) -> ResponseReturnValue:
+    """Reloading the address of the button (after the page of the link to read out) goes back
+    to the request's rights page: no 405, and no second link."""
+    return redirect(url_for("rgpd.rights_request", request_id=request_id), code=303)
 
 
 @bp.get("/registre")

@@ -33,6 +33,17 @@ from orientation.services.request_case import CaseError
 from orientation.services.workflow import change_status, ensure_workable, record_event
 
 ANSWERS = ("accept", "decline")
+# What the page opened from each link of the request message may record. The "Non" link
+# ("Je ne peux pas") records a refusal only: an accept reserves one of the doctor's places and
+# has the coordination pass the patient's identity on, which that link never offered. A doctor
+# who opened it by mistake changes their mind with the "Oui" link of the same message (opening
+# a link records nothing; the page says so). The "Oui" page keeps "Non" next to "Oui", as the
+# answer page was designed (both buttons, the link's own one first): declining takes nothing
+# and only lets the coordination ask another doctor.
+ANSWERS_OFFERED: dict[str, tuple[str, ...]] = {
+    "accept": ("accept", "decline"),
+    "decline": ("decline",),
+}
 OPEN_CONTACT = (ContactStatus.ASKED,)
 # A doctor's answer still counts while the request is at one of these. At PROPOSED an accept
 # is still taken: the patient may not follow up the proposal, and the coordinator can then
@@ -62,8 +73,9 @@ class Links:
         token = self.signer.make(LinkPurpose.DOCTOR_ANSWER, contact_id, 0, answer)
         return f"{self.base_url}/medecin/reponse/{token}"
 
-    def patient_follow(self, request_id: int) -> str:
-        token = self.signer.make(LinkPurpose.PATIENT_REQUEST, request_id)
+    def patient_follow(self, request: Request) -> str:
+        """The person's private link, at the request's current version (else it opens nothing)."""
+        token = self.signer.make(LinkPurpose.PATIENT_REQUEST, request.id, request.link_version)
         return f"{self.base_url}/suivi/{token}"
 
 

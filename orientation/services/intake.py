@@ -156,15 +156,25 @@ class Submitted:
 
     @classmethod
     def earlier(cls, request: Request, signer: LinkSigner) -> Submitted:
+        # A replay of the submission gets the link that submission made, never a newer one:
+        # after the coordinator sent a new link (patient_link_renewal), going back and sending
+        # the form again on a shared phone must not hand it out. That first link opens nothing
+        # then, as the person was told.
         return cls(request.id, request.reference, request.status, request.source,
-                   private_token(signer, request.id), created=False,
+                   private_token(signer, request.id, FIRST_LINK_VERSION), created=False,
                    commune_insee=request.commune_insee,
                    acknowledged_by=acknowledgement_channel(
                        request.phone, request.email, request.preferred_channel))  # fmt: skip
 
 
-def private_token(signer: LinkSigner, request_id: int) -> str:
-    return signer.make(LinkPurpose.PATIENT_REQUEST, request_id)
+# Request.link_version of a new request (its server default): the version of its first link.
+FIRST_LINK_VERSION = 0
+
+
+def private_token(signer: LinkSigner, request_id: int, link_version: int) -> str:
+    """The token of a request's private link (/suivi/<token>) at `link_version`, which must be
+    the request's Request.link_version for the link to open it."""
+    return signer.make(LinkPurpose.PATIENT_REQUEST, request_id, link_version)
 
 
 def in_territory(
@@ -289,7 +299,7 @@ def submit_request(
          "birth_date": p.birth_date, "ald": p.ald}
         for i, p in enumerate(data.persons)
     ]  # fmt: skip
-    token = private_token(signer, request_id)
+    token = private_token(signer, request_id, FIRST_LINK_VERSION)
     channel = acknowledgement_channel(data.phone, data.email, data.preferred_channel)
     submitted = Submitted(request_id, reference, status, source, token, created=True,
                           commune_insee=data.commune.insee, acknowledged_by=channel)  # fmt: skip

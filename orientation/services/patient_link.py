@@ -56,7 +56,9 @@ def request_of_token(session: Session, signer: LinkSigner, token: str) -> Reques
     RequestErased when it was erased."""
     claims = signer.read(LinkPurpose.PATIENT_REQUEST, token)
     request = session.get(Request, claims.subject_id)
-    if request is None:
+    # A link of before a new one was sent (patient_link_renewal) is as unknown as a forged one,
+    # checked first: whoever kept it must not even learn that the request was erased since.
+    if request is None or claims.version != request.link_version:
         raise LinkInvalid()
     if request.anonymised_at is not None:
         raise RequestErased(request.anonymised_at, request.territory_id)

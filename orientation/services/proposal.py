@@ -109,7 +109,7 @@ def draft_proposal(
         "territory_name": territory.name,
         "territory_phone": territory.contact_phone,
         "reference": request.reference,
-        "follow_url": links.patient_follow(request.id),
+        "follow_url": links.patient_follow(request),
         "doctors": [
             {
                 "name": d.display_name,

@@ -56,6 +56,7 @@ EVENT_LABELS = {
     "follow_up_answer": "Réponse du patient au suivi",
     "contact_corrected": "Coordonnées corrigées par le patient",
     "patient_comment": "Message du patient",
+    "link_renewed": "Nouveau lien privé envoyé, l'ancien ne fonctionne plus",
     "rectified": "Données rectifiées",
     "anonymised": "Données effacées",
     # rights.RIGHT_LABELS, written out: rights.py imports this module through doctor_contacts.
