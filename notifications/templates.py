@@ -8,8 +8,10 @@ HTML-escaped (SMS and plain-text e-mail); values are inserted as plain text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,12 @@ from typing import Any
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateSyntaxError,
     UndefinedError,
+    nodes,
 )
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -33,6 +38,11 @@ MAX_RENDERED_LENGTH = 20_000  # characters of a rendered message (subject and bo
 MAX_SEQUENCE_LENGTH = MAX_RENDERED_LENGTH  # items of a string or list built by `*`
 MAX_NUMBER_BITS = 4096  # about 1,200 digits: far beyond any real message
 MAX_EXPONENT = 1024
+# Loops and calls can cost time without writing anything: two nested loops over range(10000)
+# held a worker until its timeout. A message goes through a few dozen steps (the proposal lists
+# a handful of doctors); 100,000 empty steps take a few hundredths of a second.
+MAX_STEPS = 100_000  # loop turns and calls (macros, functions) in one rendering
+MAX_RENDER_SECONDS = 1.0  # also stops a loop of costly filters before the worker's timeout
 _PRINTF_WIDTH = re.compile(r"%[^a-zA-Z%]*(\*|\d{5})")  # "%*d", "%99999s": a huge padding
 
 
@@ -73,6 +83,56 @@ def _in_french(key: str, exc: Exception) -> MessageTemplateError:
     return MessageTemplateError(f"modèle « {key} » : ce texte ne peut pas être mis en forme")
 
 
+@dataclass
+class _Budget:
+    """The steps and time left to the rendering under way."""
+
+    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
+    steps: int = 0
+
+    def spend(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TooCostly(f"calcul trop long (plus de {MAX_STEPS} tours de boucle ou appels)")
+        if time.monotonic() > self.deadline:
+            raise TooCostly(f"calcul trop long (plus de {MAX_RENDER_SECONDS:g} s)")
+
+
+# One budget per rendering, in this thread (set by _BudgetedTemplate.render).
+_BUDGET: ContextVar[_Budget | None] = ContextVar("message_template_budget", default=None)
+
+
+def _spend() -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend()
+
+
+class _BudgetedTemplate(Template):
+    """A template whose rendering has a budget; templates it includes share it."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        token = _BUDGET.set(_Budget())
+        try:
+            return super().render(*args, **kwargs)
+        finally:
+            _BUDGET.reset(token)
+
+
+class _CountingCodeGenerator(CodeGenerator):
+    """Compiles every `{% for %}` to iterate through the sandbox's counted_loop.
+
+    Jinja's sandbox has a hook for calls and operators, none for a loop's turns, and an empty
+    loop calls nothing: its iterable is wrapped at compile time instead (code_generator_class
+    is Jinja's documented way to change the code a template compiles to)."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        node.iter = nodes.Call(
+            nodes.EnvironmentAttribute("counted_loop"), [node.iter], [], None, None
+        )
+        super().visit_For(node, frame)
+
+
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str
@@ -95,6 +155,8 @@ class _MessageSandbox(SandboxedEnvironment):
     """
 
     intercepted_binops = frozenset({"**", "*", "%"})
+    code_generator_class = _CountingCodeGenerator
+    template_class = _BudgetedTemplate
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -107,6 +169,19 @@ class _MessageSandbox(SandboxedEnvironment):
         self.filters["format"] = lambda value, *args, **kwargs: format_(
             _printf(str(value)), *args, **kwargs
         )
+
+    # Jinja's own signature: the double underscores keep a template's keyword argument named
+    # `context` or `obj` from clashing with these.
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every call counts: a macro calling itself twice, forty deep, writes nothing either."""
+        _spend()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def counted_loop(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """The turns of a template's loop, each counted (see _CountingCodeGenerator)."""
+        for item in iterable:
+            _spend()
+            yield item
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -20,6 +21,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+from wtforms.widgets import TextInput
 
 from models import Accepting, Doctor, VolunteerStatus, utcnow
 from orientation.services.contact import (
@@ -46,6 +48,39 @@ VOLUNTEER_CHOICES = [
     SelectChoice(VolunteerStatus.WITHDRAWN.value, "Ne participe plus"),
 ]
 CHANNEL_CHOICES = [SelectChoice("email", "E-mail"), SelectChoice("sms", "SMS")]
+
+
+class FrenchDecimalField(DecimalField):
+    """A decimal typed the French way ("7,5") or with a point, in a text input.
+
+    Not type="number": without JavaScript it refuses a comma, and Chromium reads a typed
+    "7,5" as 75. The template asks phones for the decimal keypad (inputmode="decimal").
+    What was typed is shown again as typed when the form comes back with an error.
+    """
+
+    widget = TextInput()
+
+    def __init__(
+        self, *args: Any, invalid_message: str = "Indiquez un nombre.", **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.invalid_message = invalid_message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and isinstance(valuelist[0], str):
+            valuelist = [valuelist[0].strip().replace(" ", "").replace(",", ".")]
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            # WTForms says it in English ("Not a valid decimal value.").
+            raise ValueError(self.invalid_message) from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if isinstance(self.data, Decimal | float | int):
+            return f"{float(self.data):g}".replace(".", ",")
+        return ""
 
 
 class AvailabilityFields(FlaskForm):
@@ -79,11 +114,13 @@ class AvailabilityFields(FlaskForm):
     accepts_elderly_dependent = BooleanField("Personnes âgées et dépendantes", default=True)
     accepts_ald_followup = BooleanField("Suivi d'une affection longue durée (ALD)", default=True)
     home_visits = BooleanField("Je fais des visites à domicile")
-    home_visit_radius_km = DecimalField(
+    # The same field on the doctor's own form and on the coordinator's card: "7,5" and "7.5"
+    # are read alike on both.
+    home_visit_radius_km = FrenchDecimalField(
         "Jusqu'à combien de kilomètres ?",
-        places=1,
         default=0,
         validators=[Optional(), NumberRange(0, 100, "Indiquez un rayon entre 0 et 100 km.")],
+        invalid_message="Indiquez un rayon en kilomètres, par exemple 7,5.",
     )
 
     def validate(self, extra_validators: Any = None) -> bool:

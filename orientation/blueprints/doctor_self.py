@@ -7,14 +7,8 @@ forwarded or replayed link shows a clear page and changes nothing.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from wtforms import DecimalField
-from wtforms.validators import NumberRange, Optional
-from wtforms.widgets import TextInput
 
 from models import Doctor, Territory, VolunteerStatus, utcnow
 from orientation.blueprints import show_forms_again
@@ -33,39 +27,6 @@ bp = Blueprint("doctor_self", __name__, url_prefix="/medecin")
 
 def signer() -> LinkSigner:
     return LinkSigner(current_app.extensions["orientation.settings"].secret_key)
-
-
-class FrenchDecimalField(DecimalField):
-    """A decimal typed the French way ("7,5") or with a point, in a text input.
-
-    Not type="number": without JavaScript it refuses a comma, and Chromium reads a typed
-    "7,5" as 75. The template asks phones for the decimal keypad (inputmode="decimal").
-    """
-
-    widget = TextInput()
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        if valuelist and isinstance(valuelist[0], str):
-            valuelist = [valuelist[0].strip().replace(" ", "").replace(",", ".")]
-        super().process_formdata(valuelist)
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        if isinstance(self.data, Decimal | float | int):
-            return f"{float(self.data):g}".replace(".", ",")
-        return ""
-
-
-class DoctorSelfForm(SelfServiceForm):
-    """The self-service form, its radius read with a French decimal comma."""
-
-    home_visit_radius_km = FrenchDecimalField(
-        "Jusqu'à combien de kilomètres ?",
-        places=1,
-        default=0,
-        validators=[Optional(), NumberRange(0, 100, "Indiquez un rayon entre 0 et 100 km.")],
-    )
 
 
 def _refused(kind: str, territory: Territory | None = None) -> ResponseReturnValue:
@@ -109,7 +70,9 @@ def _open(token: str) -> tuple[int, Doctor, Territory]:
     return claims.version, doctor, territory
 
 
-def _form_page(form: DoctorSelfForm, doctor: Doctor, territory: Territory, notice: str = "") -> str:
+def _form_page(
+    form: SelfServiceForm, doctor: Doctor, territory: Territory, notice: str = ""
+) -> str:
     return render_template(
         "doctors/self_form.html", form=form, doctor=doctor, territory=territory, notice=notice
     )
@@ -125,9 +88,9 @@ def availability(token: str) -> ResponseReturnValue:
     session = db_session()
     invited = doctor.volunteer_status in (VolunteerStatus.NOT_YET, VolunteerStatus.DECLINED)
     if request.method == "POST":
-        form = DoctorSelfForm()
+        form = SelfServiceForm()
     else:
-        form = DoctorSelfForm(
+        form = SelfServiceForm(
             data={
                 # An invited doctor has given no answer yet: none is pre-selected, so that
                 # "Enregistrer" tapped at once does not decline on their behalf.
@@ -161,7 +124,7 @@ def _form_again(notice: str, token: str) -> str | None:
         _version, doctor, territory = _open(token)
     except _Refused:
         return None
-    return _form_page(DoctorSelfForm(), doctor, territory, notice)  # filled from the POST
+    return _form_page(SelfServiceForm(), doctor, territory, notice)  # filled from the POST
 
 
 show_forms_again(bp, {"doctor_self.availability": _form_again})

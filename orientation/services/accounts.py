@@ -9,14 +9,17 @@ the login page tells nobody which addresses have an account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, literal, null, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models import Role, User
 from models.user import LoginFailure
@@ -142,7 +145,9 @@ def authenticate(session: Session, attempt: LoginAttempt, now: datetime) -> User
             session, "login.failed", ip=attempt.ip, actor_label=_label_of(email), reason="unknown"
         )
         raise LoginRefused()
-    failure = session.get(LoginFailure, (user.id, attempt.ip))
+    # Fresh from the database: the count is written by one statement that bypasses the
+    # session's objects (_count_failure), and sessions keep objects across commits.
+    failure = session.get(LoginFailure, (user.id, attempt.ip), populate_existing=True)
     if failure is not None and failure.locked_until is not None and failure.locked_until > now:
         _spend_hashing_time(attempt.password)
         audit.record(
@@ -152,7 +157,7 @@ def authenticate(session: Session, attempt: LoginAttempt, now: datetime) -> User
     try:
         _hasher.verify(user.password_hash, attempt.password)
     except (VerificationError, InvalidHashError):
-        locked = _count_failure(session, user, failure, attempt.ip, now)
+        locked = _count_failure(session, user, attempt.ip, now)
         audit.record(
             session,
             "login.failed",
@@ -174,10 +179,9 @@ def authenticate(session: Session, attempt: LoginAttempt, now: datetime) -> User
     return user
 
 
-def _count_failure(
-    session: Session, user: User, failure: LoginFailure | None, ip: str, now: datetime
-) -> bool:
-    """Count a wrong password from `ip`; return whether it locks the account for that address.
+def _count_failure(session: Session, user: User, ip: str, now: datetime) -> bool:
+    """Count a wrong password from `ip`; return whether the account is now locked for that
+    address.
 
     Failures are counted within LOCKOUT of the first one counted; older ones are forgotten,
     here and for the account's other addresses."""
@@ -190,14 +194,57 @@ def _count_failure(
             or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
         )
     )
-    if failure is None:
-        failure = LoginFailure(user_id=user.id, ip=ip, failures=0, first_failed_at=now)
-        session.add(failure)
-    elif failure.first_failed_at <= window_start or failure.locked_until is not None:
-        # The window is over, or the lockout it led to: start counting again.
-        failure.failures, failure.first_failed_at, failure.locked_until = 0, now, None
-    failure.failures += 1
-    if failure.failures >= MAX_FAILED_LOGINS:
-        failure.locked_until = now + LOCKOUT
-        return True
-    return False
+    locked_until = session.execute(_failure_upsert(session, user.id, ip, now)).scalar_one()
+    return locked_until is not None
+
+
+# INSERT ... ON CONFLICT DO UPDATE, as each supported database spells it.
+_UPSERTS: dict[str, Callable[[type[LoginFailure]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def _failure_upsert(
+    session: Session, user_id: int, ip: str, now: datetime
+) -> ReturningInsert[tuple[datetime | None]]:
+    """One statement that adds the address's row or counts one more failure in it.
+
+    A read then an INSERT let two first failures at once (a double click, a script) both
+    insert, the second failing on the primary key: a 500 instead of the refusal. Counting in
+    the database also loses no failure to two requests writing the same number. In the
+    UPDATE, the columns read are the row's values before it."""
+    when = LoginFailure.first_failed_at.type  # UTC timestamps, as the columns store them
+    still_locked = and_(LoginFailure.locked_until.is_not(None), LoginFailure.locked_until > now)
+    # The window is over, or the lockout it led to: start counting again (not while another
+    # request's failure has just locked the address).
+    restart = and_(
+        ~still_locked,
+        or_(LoginFailure.first_failed_at <= now - LOCKOUT, LoginFailure.locked_until.is_not(None)),
+    )
+    counted = case((restart, 1), else_=LoginFailure.failures + 1)
+    insert = _UPSERTS[session.get_bind().dialect.name](LoginFailure)
+    return (
+        insert.values(
+            user_id=user_id,
+            ip=ip,
+            failures=1,
+            first_failed_at=now,
+            locked_until=now + LOCKOUT if MAX_FAILED_LOGINS <= 1 else None,
+        )
+        .on_conflict_do_update(
+            index_elements=[LoginFailure.user_id, LoginFailure.ip],
+            set_={
+                "failures": counted,
+                "first_failed_at": case(
+                    (restart, literal(now, when)), else_=LoginFailure.first_failed_at
+                ),
+                "locked_until": case(
+                    (still_locked, LoginFailure.locked_until),
+                    (counted >= MAX_FAILED_LOGINS, literal(now + LOCKOUT, when)),
+                    else_=null(),
+                ),
+            },
+        )
+        .returning(LoginFailure.locked_until)
+    )
