@@ -8,10 +8,8 @@ HTML-escaped (SMS and plain-text e-mail); values are inserted as plain text.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,35 +17,26 @@ from typing import Any
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
-    Template,
     TemplateSyntaxError,
     UndefinedError,
-    nodes,
 )
-from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from models import Channel
+from notifications.template_sandbox import MAX_RENDERED_LENGTH, MessageSandbox, TooCostly
+
+__all__ = [
+    "MAX_RENDERED_LENGTH",
+    "MessageTemplateError",
+    "RenderedMessage",
+    "TooCostly",
+    "UnknownVariable",
+    "default_source",
+    "render_message",
+]
 
 MESSAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
-
-# Bounds on what an edited text may compute. Jinja's sandbox guards attributes, not cost:
-# `{{ 7 ** (3 * 10 ** 7) }}` held a worker for its whole timeout, `"a" * 10 ** 8` built 100 MB.
-MAX_RENDERED_LENGTH = 20_000  # characters of a rendered message (subject and body)
-MAX_SEQUENCE_LENGTH = MAX_RENDERED_LENGTH  # items of a string or list built by `*`
-MAX_NUMBER_BITS = 4096  # about 1,200 digits: far beyond any real message
-MAX_EXPONENT = 1024
-# Loops and calls can cost time without writing anything: two nested loops over range(10000)
-# held a worker until its timeout. A message goes through a few dozen steps (the proposal lists
-# a handful of doctors); 100,000 empty steps take a few hundredths of a second.
-MAX_STEPS = 100_000  # loop turns and calls (macros, functions) in one rendering
-MAX_RENDER_SECONDS = 1.0  # also stops a loop of costly filters before the worker's timeout
-_PRINTF_WIDTH = re.compile(r"%[^a-zA-Z%]*(\*|\d{5})")  # "%*d", "%99999s": a huge padding
-
-
-class TooCostly(SecurityError):
-    """An edited text asks for a computation or an output out of proportion (said in French)."""
 
 
 class MessageTemplateError(ValueError):
@@ -83,158 +72,15 @@ def _in_french(key: str, exc: Exception) -> MessageTemplateError:
     return MessageTemplateError(f"modèle « {key} » : ce texte ne peut pas être mis en forme")
 
 
-@dataclass
-class _Budget:
-    """The steps and time left to the rendering under way."""
-
-    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
-    steps: int = 0
-
-    def spend(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise TooCostly(f"calcul trop long (plus de {MAX_STEPS} tours de boucle ou appels)")
-        if time.monotonic() > self.deadline:
-            raise TooCostly(f"calcul trop long (plus de {MAX_RENDER_SECONDS:g} s)")
-
-
-# One budget per rendering, in this thread (set by _BudgetedTemplate.render).
-_BUDGET: ContextVar[_Budget | None] = ContextVar("message_template_budget", default=None)
-
-
-def _spend() -> None:
-    budget = _BUDGET.get()
-    if budget is not None:
-        budget.spend()
-
-
-class _BudgetedTemplate(Template):
-    """A template whose rendering has a budget; templates it includes share it."""
-
-    def render(self, *args: Any, **kwargs: Any) -> str:
-        token = _BUDGET.set(_Budget())
-        try:
-            return super().render(*args, **kwargs)
-        finally:
-            _BUDGET.reset(token)
-
-
-class _CountingCodeGenerator(CodeGenerator):
-    """Compiles every `{% for %}` to iterate through the sandbox's counted_loop.
-
-    Jinja's sandbox has a hook for calls and operators, none for a loop's turns, and an empty
-    loop calls nothing: its iterable is wrapped at compile time instead (code_generator_class
-    is Jinja's documented way to change the code a template compiles to)."""
-
-    def visit_For(self, node: nodes.For, frame: Frame) -> None:
-        node.iter = nodes.Call(
-            nodes.EnvironmentAttribute("counted_loop"), [node.iter], [], None, None
-        )
-        super().visit_For(node, frame)
-
-
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str
     body: str
 
 
-def _bits(value: Any) -> int:
-    return abs(value).bit_length() if isinstance(value, int) else 0
-
-
-def _length(value: Any) -> int | None:
-    return len(value) if isinstance(value, (str, bytes, list, tuple)) else None
-
-
-class _MessageSandbox(SandboxedEnvironment):
-    """The sandbox, with the arithmetic that can be made expensive checked before it runs.
-
-    Intercepted operators are also never folded at compile time (nor is anything else, with
-    optimized=False), so saving a text cannot hang either.
-    """
-
-    intercepted_binops = frozenset({"**", "*", "%"})
-    code_generator_class = _CountingCodeGenerator
-    template_class = _BudgetedTemplate
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        # The filters that pad to a width given by the text: bounded as `*` and `%` are.
-        center, indent, format_ = (self.filters[n] for n in ("center", "indent", "format"))
-        self.filters["center"] = lambda value, width=80: center(value, _width(width))
-        self.filters["indent"] = lambda value, width=4, *args, **kwargs: indent(
-            value, _width(width), *args, **kwargs
-        )
-        self.filters["format"] = lambda value, *args, **kwargs: format_(
-            _printf(str(value)), *args, **kwargs
-        )
-
-    # Jinja's own signature: the double underscores keep a template's keyword argument named
-    # `context` or `obj` from clashing with these.
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        """Every call counts: a macro calling itself twice, forty deep, writes nothing either."""
-        _spend()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def counted_loop(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        """The turns of a template's loop, each counted (see _CountingCodeGenerator)."""
-        for item in iterable:
-            _spend()
-            yield item
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            _check_power(left, right)
-        elif operator_ == "*":
-            _check_product(left, right)
-        elif operator_ == "%" and isinstance(left, str):
-            _printf(left)
-        return super().call_binop(context, operator_, left, right)
-
-    def concat(self, chunks: Iterable[str]) -> str:
-        """Join the output, stopping as soon as it is longer than a message can be (a loop
-        writing without end stops here too, not at the worker's timeout)."""
-        parts: list[str] = []
-        total = 0
-        for chunk in chunks:
-            total += len(chunk)
-            if total > MAX_RENDERED_LENGTH:
-                raise TooCostly(f"le message obtenu dépasse {MAX_RENDERED_LENGTH} caractères")
-            parts.append(chunk)
-        return "".join(parts)
-
-
-def _printf(text: str) -> str:
-    if _PRINTF_WIDTH.search(text):
-        raise TooCostly("largeur de mise en forme trop grande")
-    return text
-
-
-def _width(width: Any) -> Any:
-    if isinstance(width, int) and width > MAX_SEQUENCE_LENGTH:
-        raise TooCostly("largeur de mise en forme trop grande")
-    return width
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(exponent, int) and not isinstance(exponent, bool) and exponent > 0:
-        if exponent > MAX_EXPONENT or _bits(base) * exponent > MAX_NUMBER_BITS:
-            raise TooCostly("calcul trop grand (puissance)")
-
-
-def _check_product(left: Any, right: Any) -> None:
-    for sequence, times in ((left, right), (right, left)):
-        size = _length(sequence)
-        if size is not None and isinstance(times, int) and size * times > MAX_SEQUENCE_LENGTH:
-            raise TooCostly(f"texte ou liste de plus de {MAX_SEQUENCE_LENGTH} éléments")
-    if _bits(left) + _bits(right) > MAX_NUMBER_BITS:
-        raise TooCostly("calcul trop grand (multiplication)")
-
-
 @cache
 def _environment() -> SandboxedEnvironment:
-    return _MessageSandbox(
+    return MessageSandbox(
         optimized=False,  # no constant folded while compiling, outside call_binop's checks
         loader=FileSystemLoader(str(MESSAGE_TEMPLATES)),
         autoescape=False,  # noqa: S701 - SMS and plain-text e-mail, never HTML
