@@ -91,6 +91,10 @@ def test_saying_the_proposal_does_not_suit_sends_it_back_to_the_coordinator_with
     # The coordinator reads it on the request page.
     staff = text_of(client.get(f"/espace/demandes/{request.id}"))
     assert "Trop loin, je n'ai pas de voiture" in staff
+    # And in the queue, the row says the proposal is to be made again.
+    queue = text_of(client.get("/espace/demandes"))
+    row = queue[queue.index(request.reference) :].split("</tr>")[0]
+    assert "proposition à refaire" in row
     audited = select(AuditEntry).where(AuditEntry.action == "request.proposal_declined")
     assert session.scalars(audited).one().object_id == str(request.id)
 

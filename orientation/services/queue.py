@@ -106,6 +106,8 @@ class QueueItem:
     need_chronic_followup: bool
     # RGPD art. 18: kept, not worked on; one more column of the rows already read.
     processing_limited_at: datetime | None
+    # Proposed once and back in progress: the patient said the proposal did not suit them.
+    first_proposed_at: datetime | None
     names: str = ""
 
 
@@ -123,6 +125,7 @@ ITEM_COLUMNS = (
     Request.need_reduced_mobility,
     Request.need_chronic_followup,
     Request.processing_limited_at,
+    Request.first_proposed_at,
 )
 
 
