@@ -20,7 +20,13 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    NumberRange,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 from wtforms.widgets import TextInput
 
 from models import Accepting, Doctor, VolunteerStatus, utcnow
@@ -74,6 +80,12 @@ class FrenchDecimalField(DecimalField):
         except ValueError:
             # WTForms says it in English ("Not a valid decimal value.").
             raise ValueError(self.invalid_message) from None
+
+    def pre_validate(self, form: Any) -> None:
+        # Something typed that is not a number: say that alone, not also the range (NumberRange
+        # sees no value). Left blank, Optional() still clears the error.
+        if self.process_errors and self.raw_data and str(self.raw_data[0]).strip():
+            raise StopValidation()
 
     def _value(self) -> str:
         if self.raw_data:
