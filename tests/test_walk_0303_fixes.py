@@ -1,4 +1,4 @@
-"""Fixes from the walk of 3 March: a radius that is not a number is refused once (not also
+"""Fixes from the walk of 3 December: a radius that is not a number is refused once (not also
 as out of range), the template editor's tab names the message in French, and a limited
 request's rights page does not say how a new private link would leave."""
 
@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Doctor, Request, Role, Territory, User
-from orientation.services.doctors import rpps_with_key
 from tests.conftest import AuthActions
+from tests.test_small_walk_fixes import _card
 
 
 @pytest.fixture
@@ -29,23 +29,6 @@ def coordinator(auth: AuthActions, territory: Territory, make_user: Callable[...
     user = make_user(territory)
     auth.login(user)
     return user
-
-
-def _card(**fields: str) -> dict[str, str]:
-    values = {
-        "rpps": rpps_with_key("1000012345"),
-        "last_name": "Lefèvre",
-        "first_name": "Hélène",
-        "postal_code": "59280",
-        "commune": "Armentières",
-        "preferred_channel": "email",
-        "volunteer_status": "volunteer",
-        "accepting": "yes",
-        "capacity_left": "3",
-        "home_visits": "y",
-    }
-    values.update(fields)
-    return values
 
 
 def _radius_error(page: str) -> str:

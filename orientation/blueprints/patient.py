@@ -142,7 +142,7 @@ show_forms_again(
 @bp.get("/suivi/<token>/confirmation")
 @limiter.limit(LINK_READ_LIMIT)
 def confirmation(token: str) -> ResponseReturnValue:
-    req = _request_of(token)
+    req = request_of_link(token)
     # How the link reaches them, said plainly: nothing can reach a landline.
     channel = acknowledgement_channel(req.phone, req.email, req.preferred_channel)
     return render_template(
@@ -150,7 +150,9 @@ def confirmation(token: str) -> ResponseReturnValue:
     )
 
 
-def _request_of(token: str) -> Request:
+def request_of_link(token: str) -> Request:
+    """The request a private link opens; 404 for a bad link, 410 once expired or erased (the
+    erased request's page says when, and where to turn)."""
     try:
         return request_of_token(db_session(), signer(), token)
     except LinkExpired:
@@ -213,7 +215,7 @@ def _copy_token(copy: Request) -> str | None:
 @bp.get("/suivi/<token>")
 @limiter.limit(LINK_READ_LIMIT)
 def follow_up(token: str) -> ResponseReturnValue:
-    req = _request_of(token)
+    req = request_of_link(token)
     return render_template("patient/follow_up.html", errors={}, values={},
                            **_follow_up_context(req, token))  # fmt: skip
 
@@ -221,7 +223,7 @@ def follow_up(token: str) -> ResponseReturnValue:
 @bp.post("/suivi/<token>/completer")
 @limiter.limit(submit_limit)
 def complete(token: str) -> ResponseReturnValue:
-    req = _request_of(token)
+    req = request_of_link(token)
     try:
         complete_request(
             db_session(), req, comment=request.form.get("comment", ""),
@@ -239,7 +241,7 @@ def complete(token: str) -> ResponseReturnValue:
 @bp.post("/suivi/<token>/retirer")
 @limiter.limit(submit_limit)
 def withdraw(token: str) -> ResponseReturnValue:
-    req = _request_of(token)
+    req = request_of_link(token)
     if not request.form.get("confirm"):
         context = _follow_up_context(req, token)
         return render_template("patient/follow_up.html", errors={}, values={},
@@ -253,7 +255,7 @@ def withdraw(token: str) -> ResponseReturnValue:
 @limiter.limit(submit_limit)
 def decline(token: str) -> ResponseReturnValue:
     """The proposal does not suit the person: back to the coordinator, with their reason."""
-    req = _request_of(token)
+    req = request_of_link(token)
     reason = request.form.get("reason", "")
     try:
         decline_proposal(db_session(), req, reason=reason, now=utcnow(), ip=client_ip())
@@ -275,7 +277,7 @@ def decline(token: str) -> ResponseReturnValue:
 @bp.post("/suivi/<token>/transmettre/<slug>")
 @limiter.limit(submit_limit)
 def forward(token: str, slug: str) -> ResponseReturnValue:
-    req = _request_of(token)
+    req = request_of_link(token)
     try:
         target = forward_target(db_session(), req, slug)
     except NotForwardable:

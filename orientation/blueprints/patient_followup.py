@@ -20,6 +20,7 @@ from orientation.db import db_session
 from orientation.extensions import limiter
 from orientation.links import LinkExpired, LinkInvalid, LinkSigner
 from orientation.services import followup, survey
+from orientation.services.patient_link import audit_read
 from orientation.services.patient_links import AlreadyAnswered
 from orientation.services.workflow import ProcessingLimited
 
@@ -106,7 +107,7 @@ def follow_up(token: str) -> ResponseReturnValue:
             territory=territory,
         )
     # The page names the patient's request: a read, audited as /suivi/<token> is.
-    followup.audit_read(session, request, http.remote_addr or "")
+    audit_read(session, request, http.remote_addr or "", page="follow_up")
     return render_template("followup/follow_up.html", form=form, territory=territory)
 
 
@@ -140,7 +141,7 @@ def _follow_up_again(notice: str, token: str) -> str | None:
         request = followup.open_follow_up(session, _signer(), token)
     except (LinkInvalid, AlreadyAnswered, ProcessingLimited):
         return None  # the error page; the link's own page says why on the next visit
-    followup.audit_read(session, request, http.remote_addr or "")
+    audit_read(session, request, http.remote_addr or "", page="follow_up")
     territory = session.get(Territory, request.territory_id)
     return render_template(
         "followup/follow_up.html", form=FollowUpForm(), territory=territory, notice=notice

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
-from models import Request, Territory, utcnow
-from orientation.blueprints.patient import erased_page
+from models import Territory, utcnow
+from orientation.blueprints.patient import request_of_link
 from orientation.db import db_session
 from orientation.extensions import limiter
-from orientation.links import LinkExpired, LinkInvalid, LinkSigner
 from orientation.services import audit
-from orientation.services.patient_link import RequestErased, request_of_token
 from orientation.services.rights_access import export_request_data
 from orientation.services.rights_erasure import erase_request
 
@@ -28,20 +26,6 @@ bp = Blueprint("patient_rights", __name__, url_prefix="/suivi")
 
 # A token is long and random, but a guessing run must still be slowed down.
 LINK_LIMIT = "30 per minute; 300 per hour"
-
-
-def _request_of(token: str) -> Request:
-    """The request this link was made for; 404 for a bad link, 410 once expired or erased
-    (the erased request's page says when, and where to turn)."""
-    signer = LinkSigner(current_app.extensions["orientation.settings"].secret_key)
-    try:
-        return request_of_token(db_session(), signer, token)
-    except LinkExpired:
-        abort(410)
-    except RequestErased as erased:
-        abort(erased_page(erased))
-    except LinkInvalid:
-        abort(404)
 
 
 class EraseForm(FlaskForm):
@@ -54,7 +38,7 @@ class EraseForm(FlaskForm):
 @bp.get("/<token>/donnees.json")
 @limiter.limit(LINK_LIMIT)
 def download(token: str) -> ResponseReturnValue:
-    found = _request_of(token)
+    found = request_of_link(token)
     data = export_request_data(db_session(), found)
     audit.record(
         db_session(),
@@ -80,7 +64,7 @@ def download(token: str) -> ResponseReturnValue:
 @bp.route("/<token>/effacer", methods=["GET", "POST"])
 @limiter.limit(LINK_LIMIT)
 def erase(token: str) -> ResponseReturnValue:
-    found = _request_of(token)
+    found = request_of_link(token)
     form = EraseForm()
     if form.validate_on_submit():
         database = db_session()

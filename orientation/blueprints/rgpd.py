@@ -84,13 +84,16 @@ class ProcessForm(FlaskForm):
     confirm = BooleanField("Je confirme (obligatoire pour un effacement, définitif)")
 
 
+CONFIRM_RENEWAL = "Cochez la confirmation : l'ancien lien ne fonctionnera plus."
+
+
 class RenewLinkForm(FlaskForm):
     # The link version the page was shown with: a second post of that page (a double click,
     # a reload) finds the version raised already and sends nothing more.
     shown_version = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
     confirm = BooleanField(
         "Je confirme : l'ancien lien privé de la personne ne fonctionnera plus.",
-        validators=[DataRequired("Cochez la confirmation : l'ancien lien ne fonctionnera plus.")],
+        validators=[DataRequired(CONFIRM_RENEWAL)],
     )
 
 
@@ -412,7 +415,7 @@ def rights_renew_link(request_id: int) -> ResponseReturnValue:
     form = RenewLinkForm()
     back = redirect(url_for("rgpd.rights_request", request_id=found.id) + "#lien-prive", 303)
     if not form.validate_on_submit():
-        flash("Cochez la confirmation : l'ancien lien ne fonctionnera plus.", "error")
+        flash(CONFIRM_RENEWAL, "error")
         return back
     try:
         renewed = renew_private_link(

@@ -107,16 +107,6 @@ def open_follow_up(session: Session, signer: LinkSigner, token: str) -> Request:
     return request
 
 
-def audit_read(session: Session, request: Request, ip: str) -> None:
-    """The patient opened the follow-up page, which names their request: a read; commits."""
-    audit.record(
-        session, "request.read_by_patient", territory_id=request.territory_id,
-        actor_label=PATIENT, object_type="request", object_id=request.id, ip=ip,
-        page="follow_up",
-    )  # fmt: skip
-    session.commit()
-
-
 def answer_follow_up(
     session: Session, request: Request, answer: FollowUpAnswer, now: datetime, *, ip: str = ""
 ) -> Status:

@@ -7,6 +7,7 @@ read and change through it is audited with the actor "patient".
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,10 +66,12 @@ def request_of_token(session: Session, signer: LinkSigner, token: str) -> Reques
     return request
 
 
-def audit_read(session: Session, request: Request, ip: str) -> None:
+def audit_read(session: Session, request: Request, ip: str, page: str = "") -> None:
+    """The person opened a page naming their request (`page`: which, when not /suivi); commits."""
+    details: dict[str, Any] = {"page": page} if page else {}
     audit.record(
         session, "request.read_by_patient", territory_id=request.territory_id,
-        actor_label="patient", object_type="request", object_id=request.id, ip=ip,
+        actor_label="patient", object_type="request", object_id=request.id, ip=ip, **details,
     )  # fmt: skip
     session.commit()
 
